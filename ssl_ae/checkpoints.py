@@ -1,0 +1,106 @@
+"""Loading checkpoints safely: weights only, networks rebuilt from the registries."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .modules import AutoencoderModule, ClassifierModule
+from .modules.autoencoder import CHECKPOINT_KEY
+from .nets import create_decoder, create_encoder, create_head
+from .objectives import create_objective
+
+STAGE_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def resolve_checkpoint(path: str | Path, stage: str = "pretrain") -> Path:
+    """Accept a checkpoint file, a stage folder or a run folder; return the checkpoint file."""
+    path = Path(path)
+    candidates = [path, path / STAGE_CHECKPOINT, path / stage / STAGE_CHECKPOINT]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no {stage} checkpoint at {path}: expected a .ckpt file, a {stage} folder holding "
+        f"{STAGE_CHECKPOINT}, or a run folder holding {stage}/{STAGE_CHECKPOINT}")
+
+
+def load_checkpoint(path: str | Path, kind: str = "autoencoder") -> dict:
+    """Read an ssl_ae checkpoint of ``kind`` without running any code stored in it."""
+    path = resolve_checkpoint(path, "pretrain" if kind == "autoencoder" else "finetune")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable weights-only checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0]}); expected an ssl_ae {kind} checkpoint") from err
+    info = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    if not info or info.get("kind") != kind:
+        found = info.get("kind") if info else "no ssl_ae metadata"
+        raise ValueError(f"{path} is not an ssl_ae {kind} checkpoint (found: {found}); pass the "
+                         f"checkpoint written by `ssl-ae {'pretrain' if kind == 'autoencoder' else 'finetune'}`")
+    checkpoint["path"] = path
+    return checkpoint
+
+
+def load_encoder(path: str | Path, image_shape: tuple[int, int, int] | None = None) -> nn.Module:
+    """Rebuild the encoder of a pretrain checkpoint and load its weights.
+
+    Args:
+        path: checkpoint file, pretrain folder or run folder.
+        image_shape: (channels, height, width) of the data it will see; checked against the
+            encoder's, so a mismatch fails here with a clear message rather than deep in a forward.
+    """
+    checkpoint = load_checkpoint(path)
+    encoder = rebuild_encoder(checkpoint, image_shape)
+    weights = {k.removeprefix("encoder."): v for k, v in checkpoint["state_dict"].items()
+               if k.startswith("encoder.")}
+    load_weights(encoder, weights, checkpoint["path"])
+    return encoder
+
+
+def load_classifier(path: str | Path, image_shape: tuple[int, int, int] | None = None) -> ClassifierModule:
+    """Rebuild a finetuned classifier (encoder and head) and load its weights."""
+    checkpoint = load_checkpoint(path, kind="classifier")
+    encoder = rebuild_encoder(checkpoint, image_shape)
+    head_spec = dict(checkpoint[CHECKPOINT_KEY]["head"])
+    head = create_head(head_spec.pop("name"), **head_spec)
+    hparams = checkpoint["hyper_parameters"]
+    module = ClassifierModule(encoder, head, hparams["num_classes"],
+                              freeze_encoder=hparams["freeze_encoder"])
+    load_weights(module, checkpoint["state_dict"], checkpoint["path"])
+    return module
+
+
+def load_weights(net: nn.Module, weights: dict, path: Path) -> None:
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights do not fit the recorded architecture: {err}") from err
+
+
+def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) -> nn.Module:
+    """The encoder described by a checkpoint, checked against the data's image shape."""
+    spec = dict(checkpoint[CHECKPOINT_KEY]["encoder"] or {})
+    if "name" not in spec:
+        raise ValueError(f"{checkpoint['path']}: encoder was not built from the registry, so it "
+                         "cannot be rebuilt; load it in Python and pass it to ClassifierModule")
+    if image_shape is not None:
+        expected = (spec.get("in_channels"), spec.get("image_size"), spec.get("image_size"))
+        if tuple(image_shape) != expected:
+            raise ValueError(f"{checkpoint['path']}: encoder expects images of shape {expected} "
+                             f"(channels, height, width) but the data has {tuple(image_shape)}")
+    return create_encoder(spec.pop("name"), **spec)
+
+
+def load_autoencoder(path: str | Path,
+                     image_shape: tuple[int, int, int] | None = None) -> AutoencoderModule:
+    """Rebuild a pretrained autoencoder (encoder, decoder, objective) and load its weights."""
+    checkpoint = load_checkpoint(path)
+    info = checkpoint[CHECKPOINT_KEY]
+    decoder_spec, objective_spec = dict(info["decoder"]), dict(info["objective"])
+    module = AutoencoderModule(rebuild_encoder(checkpoint, image_shape),
+                               create_decoder(decoder_spec.pop("name"), **decoder_spec),
+                               create_objective(objective_spec.pop("name"), **objective_spec))
+    load_weights(module, checkpoint["state_dict"], checkpoint["path"])
+    return module

@@ -1,0 +1,65 @@
+"""Stage 1: the LightningModule that pretrains every autoencoder variant."""
+from __future__ import annotations
+
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from ..objectives import Objective
+
+CHECKPOINT_KEY = "ssl_ae"
+
+
+class AutoencoderModule(pl.LightningModule):
+    """Train ``decoder(encoder(x))`` to reconstruct ``x`` under an objective.
+
+    Args:
+        encoder: image batch -> code.
+        decoder: code -> image (logits or values, see the objective's loss).
+        objective: the variant (plain, denoising, ...); plain MSE if None.
+        lr: peak AdamW learning rate of a one-cycle schedule over the run.
+        weight_decay: AdamW weight decay.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, objective: Optional[Objective] = None,
+                 lr: float = 2e-3, weight_decay: float = 1e-4):
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "decoder", "objective"])
+        self.encoder, self.decoder = encoder, decoder
+        self.objective = objective if objective is not None else Objective()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct ``x`` as pixels in [0, 1]."""
+        return self.objective.to_pixels(self.decoder(self.encoder(x)))
+
+    def _common_step(self, x: torch.Tensor, stage: str) -> torch.Tensor:
+        terms = self.objective(self.encoder, self.decoder, x)
+        for name, value in terms.items():
+            if name != "recon":
+                self.log(f"{stage}/{name}", value, prog_bar=name == "loss", batch_size=len(x))
+        return terms["loss"]
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._common_step(batch, "val")
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay)
+        steps = self.trainer.estimated_stepping_batches
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.hparams.lr, total_steps=steps,
+                                                        pct_start=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Record how to rebuild the networks from plain data, for weights-only loading."""
+        checkpoint[CHECKPOINT_KEY] = {
+            "kind": "autoencoder",
+            "encoder": getattr(self.encoder, "spec", None),
+            "decoder": getattr(self.decoder, "spec", None),
+            "objective": getattr(self.objective, "spec", None),
+        }

@@ -1,0 +1,80 @@
+"""Stage 2: a classifier head on an encoder, frozen by default."""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_info
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from .autoencoder import CHECKPOINT_KEY
+
+
+class ClassifierModule(pl.LightningModule):
+    """``head(encoder(x))`` trained with cross-entropy on labeled images.
+
+    With ``freeze_encoder`` the encoder gets no gradient and stays in eval mode (BatchNorm
+    statistics fixed), so its weights and buffers leave finetuning bit-identical.
+
+    Args:
+        encoder: image batch -> code, usually loaded from a pretrain checkpoint.
+        head: code -> class logits.
+        num_classes: number of classes.
+        freeze_encoder: keep the encoder fixed and train the head only.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int,
+                 freeze_encoder: bool = True, lr: float = 1e-2, weight_decay: float = 1e-3):
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "head"])
+        self.encoder, self.head = encoder, head
+        if freeze_encoder:
+            self.encoder.requires_grad_(False)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def train(self, mode: bool = True) -> "ClassifierModule":
+        super().train(mode)
+        if self.hparams.freeze_encoder:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.hparams.freeze_encoder):
+            code = self.encoder(x)
+        return self.head(code)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
+        self.log("train/acc", self.train_acc, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        self.test_acc(self(x), y)
+        self.log("test/acc", self.test_acc, batch_size=len(y))
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        trainable = sum(p.numel() for p in params)
+        rank_zero_info(f"ClassifierModule: training {trainable:,} parameters "
+              f"({'head only, encoder frozen' if self.hparams.freeze_encoder else 'encoder and head'})")
+        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay)
+        steps = self.trainer.estimated_stepping_batches
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "kind": "classifier",
+            "encoder": getattr(self.encoder, "spec", None),
+            "head": getattr(self.head, "spec", None),
+        }

@@ -1,0 +1,26 @@
+"""Classifier heads on top of a (frozen) code."""
+from __future__ import annotations
+
+from torch import nn
+
+from .registry import Registry
+
+heads = Registry("head")
+
+
+def create_head(name: str, **kwargs) -> nn.Module:
+    """Build a registered head, e.g. ``create_head("linear", in_dim=32, num_classes=10)``."""
+    return heads.create(name, **kwargs)
+
+
+@heads.register("linear")
+def linear_head(in_dim: int, num_classes: int) -> nn.Module:
+    """One linear layer: the honest probe of what the frozen code already separates."""
+    return nn.Linear(in_dim, num_classes)
+
+
+@heads.register("mlp")
+def mlp_head(in_dim: int, num_classes: int, hidden: int = 256, dropout: float = 0.2) -> nn.Module:
+    """One hidden layer with dropout."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                         nn.Linear(hidden, num_classes))

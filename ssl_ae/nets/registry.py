@@ -1,0 +1,43 @@
+"""Name -> constructor registries for encoders, decoders and heads."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+
+class Registry:
+    """A named collection of network constructors.
+
+    Networks made by :meth:`create` remember how they were made in ``net.spec``, so a checkpoint
+    can rebuild them from plain data (no pickled classes).
+
+    >>> encoders = Registry("encoder")
+    >>> @encoders.register("tiny")
+    ... def tiny(in_dim: int = 4): return nn.Linear(in_dim, 2)
+    >>> encoders.create("tiny", in_dim=3).spec
+    {'name': 'tiny', 'in_dim': 3}
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._builders: dict[str, Callable[..., nn.Module]] = {}
+
+    def register(self, name: str) -> Callable:
+        def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+            if name in self._builders:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._builders[name] = builder
+            return builder
+
+        return add
+
+    def names(self) -> list[str]:
+        return sorted(self._builders)
+
+    def create(self, name: str, **kwargs: Any) -> nn.Module:
+        if name not in self._builders:
+            raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        net = self._builders[name](**kwargs)
+        net.spec = {"name": name, **kwargs}
+        return net

@@ -1,0 +1,191 @@
+"""The stages as plain functions; the CLI and notebooks both call these.
+
+>>> from ssl_ae.data import SemiSupervisedDataModule
+>>> summary = run(SemiSupervisedDataModule(), run_dir="runs/demo")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytorch_lightning as pl
+import torch
+import yaml
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+from .checkpoints import STAGE_CHECKPOINT, load_classifier, load_encoder
+from .data import SemiSupervisedDataModule, Split
+from .modules import AutoencoderModule, ClassifierModule
+from .nets import create_decoder, create_encoder, create_head
+from .objectives import create_objective
+from .report import Row, pixel_baseline, save_reconstructions, write_report
+from .rundir import new_run_dir, stage_folder
+
+
+@dataclass
+class AutoencoderSpec:
+    """Which autoencoder to pretrain.
+
+    Args:
+        encoder: registered encoder name (``conv``, ``mlp``); the decoder mirrors it.
+        code_dim: size of the code the classifier head sees.
+        encoder_kwargs: extra encoder arguments, e.g. ``{widths: [32, 64]}``; the decoder gets
+            the same ones with every list reversed.
+        objective: registered objective name (``plain``, ``denoising``, ...).
+        objective_kwargs: its arguments, e.g. ``{noise: gaussian, strength: 0.3}``.
+        lr: peak learning rate.
+        weight_decay: AdamW weight decay.
+    """
+
+    encoder: str = "conv"
+    code_dim: int = 32
+    encoder_kwargs: dict[str, Any] = field(default_factory=lambda: {"widths": [32, 64]})
+    objective: str = "denoising"
+    objective_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"noise": "gaussian", "strength": 0.3})
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+
+    def build(self, image_shape: tuple[int, int, int]) -> AutoencoderModule:
+        channels, size, _ = image_shape
+        mirrored = {k: list(v)[::-1] if isinstance(v, (list, tuple)) else v
+                    for k, v in self.encoder_kwargs.items()}
+        encoder = create_encoder(self.encoder, in_channels=channels, image_size=size,
+                                 code_dim=self.code_dim, **self.encoder_kwargs)
+        decoder = create_decoder(self.encoder, out_channels=channels, image_size=size,
+                                 code_dim=self.code_dim, **mirrored)
+        objective = create_objective(self.objective, **self.objective_kwargs)
+        return AutoencoderModule(encoder, decoder, objective, lr=self.lr,
+                                 weight_decay=self.weight_decay)
+
+
+@dataclass
+class HeadSpec:
+    """Which classifier head to train on the encoder.
+
+    Args:
+        head: registered head name (``linear``, ``mlp``).
+        head_kwargs: its extra arguments, e.g. ``{hidden: 256}`` for ``mlp``.
+        freeze_encoder: keep the encoder fixed (the honest few-label probe).
+        lr: learning rate.
+        weight_decay: AdamW weight decay.
+    """
+
+    head: str = "linear"
+    head_kwargs: dict[str, Any] = field(default_factory=dict)
+    freeze_encoder: bool = True
+    lr: float = 1e-2
+    weight_decay: float = 1e-3
+
+    def build(self, encoder: torch.nn.Module, num_classes: int) -> ClassifierModule:
+        head = create_head(self.head, in_dim=encoder.code_dim, num_classes=num_classes,
+                           **self.head_kwargs)
+        return ClassifierModule(encoder, head, num_classes, freeze_encoder=self.freeze_encoder,
+                                lr=self.lr, weight_decay=self.weight_decay)
+
+
+def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
+    """A Trainer that logs metrics.csv and keeps checkpoints/last.ckpt in ``out_dir``."""
+    checkpoint = ModelCheckpoint(dirpath=out_dir / STAGE_CHECKPOINT.parent,
+                                 filename=STAGE_CHECKPOINT.stem, enable_version_counter=False)
+    trainer_kwargs = {"enable_model_summary": False, **trainer_kwargs}
+    return pl.Trainer(default_root_dir=out_dir, logger=CSVLogger(out_dir, name="", version=""),
+                      callbacks=[checkpoint], **trainer_kwargs)
+
+
+def save_config(folder: Path, **sections: Any) -> None:
+    """Save the stage's resolved settings as config.yaml, reusable with ``--config``."""
+    plain = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in sections.items()}
+    (folder / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
+
+
+def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
+             model: Optional[AutoencoderSpec] = None, trainer: Optional[dict] = None,
+             overwrite: bool = False) -> Path:
+    """Pretrain an autoencoder on the unlabeled pool; return the checkpoint path.
+
+    Args:
+        data: the data module; its test split is never seen here.
+        out_dir: the stage folder, e.g. ``runs/x/pretrain``.
+        model: the autoencoder to build (default :class:`AutoencoderSpec`).
+        trainer: keyword arguments for ``pl.Trainer`` (``max_epochs``, ``devices``, ...).
+        overwrite: replace an existing, non-empty ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    data.train_on = "unlabeled"
+    data.setup()
+    model = model or AutoencoderSpec()
+    module = model.build(data.image_shape)
+    with stage_folder(out_dir, overwrite) as work:
+        save_config(work, data=dict(data.hparams), model=model, trainer=trainer or {})
+        data.split.save(work / "split.json")
+        make_trainer(work, **(trainer or {})).fit(module, data)
+        save_reconstructions(module, data.subset("test", labels=False).images, work / "recon.png")
+    return out_dir / STAGE_CHECKPOINT
+
+
+def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
+             head: Optional[HeadSpec] = None, trainer: Optional[dict] = None,
+             overwrite: bool = False) -> Path:
+    """Train a head on the encoder of ``pretrained`` with the labeled images; return the
+    checkpoint path.
+
+    Args:
+        data: the data module; its test split must equal the one pretraining held out.
+        pretrained: pretrain checkpoint, pretrain folder or run folder.
+        out_dir: the stage folder, e.g. ``runs/x/finetune``.
+        head: the head to train (default: a linear head on the frozen encoder).
+        trainer: keyword arguments for ``pl.Trainer``.
+        overwrite: replace an existing, non-empty ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    data.train_on = "labeled"
+    data.setup()
+    encoder = load_encoder(pretrained, data.image_shape)
+    check_same_test_split(data.split, Path(pretrained))
+    head = head or HeadSpec()
+    module = head.build(encoder, data.num_classes)
+    with stage_folder(out_dir, overwrite) as work:
+        save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
+                    trainer=trainer or {})
+        data.split.save(work / "split.json")
+        make_trainer(work, **(trainer or {})).fit(module, data)
+    return out_dir / STAGE_CHECKPOINT
+
+
+def check_same_test_split(split: Split, pretrained: Path) -> None:
+    """Refuse to finetune on a split whose test images the pretraining may have seen."""
+    folder = pretrained if pretrained.is_dir() else pretrained.parent.parent
+    saved = next((p for p in (folder / "split.json", folder / "pretrain" / "split.json")
+                  if p.is_file()), None)
+    if saved is not None and Split.load(saved).test != split.test:
+        raise ValueError(f"the test split differs from the one pretraining held out ({saved}); "
+                         "use the same data source, seed and test_fraction as the pretrain stage")
+
+
+def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]:
+    """Test accuracy of a finetuned checkpoint next to the pixel baseline on the same split."""
+    data.setup()
+    module = load_classifier(finetuned, data.image_shape)
+    tester = pl.Trainer(devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    accuracy = tester.test(module, data, verbose=False)[0]["test/acc"]
+    split = data.split
+    method = f"autoencoder + {module.head.spec['name']} head"
+    return [Row(method, module.hparams.freeze_encoder, split.labels_per_class, split.seed, accuracy),
+            pixel_baseline(data)]
+
+
+def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str | Path] = None,
+        model: Optional[AutoencoderSpec] = None, head: Optional[HeadSpec] = None,
+        pretrain_trainer: Optional[dict] = None, finetune_trainer: Optional[dict] = None,
+        overwrite: bool = False) -> list[Row]:
+    """Pretrain, finetune, evaluate and write the report into one run folder."""
+    data = data or SemiSupervisedDataModule()
+    run_dir = new_run_dir(run_dir)
+    checkpoint = pretrain(data, run_dir / "pretrain", model, pretrain_trainer, overwrite)
+    finetuned = finetune(data, checkpoint, run_dir / "finetune", head, finetune_trainer, overwrite)
+    rows = evaluate(data, finetuned)
+    write_report(rows, run_dir / "report", checkpoint, data, overwrite)
+    return rows
