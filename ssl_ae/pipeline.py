@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -91,6 +92,8 @@ def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
     checkpoint = ModelCheckpoint(dirpath=out_dir / STAGE_CHECKPOINT.parent,
                                  filename=STAGE_CHECKPOINT.stem, enable_version_counter=False)
     trainer_kwargs = {"enable_model_summary": False, **trainer_kwargs}
+    # The stage writes config.yaml and split.json first; the CSV logger needs no warning about it.
+    warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
     return pl.Trainer(default_root_dir=out_dir, logger=CSVLogger(out_dir, name="", version=""),
                       callbacks=[checkpoint], **trainer_kwargs)
 

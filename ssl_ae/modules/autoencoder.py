@@ -38,7 +38,8 @@ class AutoencoderModule(pl.LightningModule):
         terms = self.objective(self.encoder, self.decoder, x)
         for name, value in terms.items():
             if name != "recon":
-                self.log(f"{stage}/{name}", value, prog_bar=name == "loss", batch_size=len(x))
+                self.log(f"{stage}/{name}", value, prog_bar=name == "loss", on_epoch=True,
+                         batch_size=len(x))
         return terms["loss"]
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:

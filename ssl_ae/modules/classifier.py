@@ -32,11 +32,12 @@ class ClassifierModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["encoder", "head"])
         self.encoder, self.head = encoder, head
         if freeze_encoder:
-            self.encoder.requires_grad_(False)
+            self.encoder.requires_grad_(False).eval()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
     def train(self, mode: bool = True) -> "ClassifierModule":
+        """Switch modes as usual, but a frozen encoder always stays in eval mode."""
         super().train(mode)
         if self.hparams.freeze_encoder:
             self.encoder.eval()

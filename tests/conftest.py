@@ -1,0 +1,32 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssl_ae.cli import main
+
+QUIET = ["--pretrain_trainer.enable_progress_bar", "false",
+         "--finetune_trainer.enable_progress_bar", "false"]
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    torch.set_num_threads(1)
+
+
+def run_cli(*args: str) -> None:
+    main([str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A whole `ssl-ae run` on digits with a few epochs: shared, read-only, by many tests."""
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    run_cli("run", "--run-dir", run_dir, "--pretrain_trainer.max_epochs", 2,
+            "--finetune_trainer.max_epochs", 5, *QUIET)
+    return run_dir
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())

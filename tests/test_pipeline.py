@@ -1,0 +1,118 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import QUIET, read_json, run_cli
+from ssl_ae import pipeline
+from ssl_ae.checkpoints import load_checkpoint, load_encoder
+from ssl_ae.data import SemiSupervisedDataModule, Split, load_source
+
+
+def test_run_writes_the_output_contract(tiny_run):
+    for stage in ("pretrain", "finetune"):
+        for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "split.json"):
+            assert (tiny_run / stage / name).is_file(), f"{stage}/{name} missing"
+    rows = read_json(tiny_run / "report" / "results.json")
+    assert {r["method"] for r in rows} == {"autoencoder + linear head", "logistic regression on pixels"}
+    for row in rows:
+        assert isinstance(row["frozen_encoder"], bool) and row["labels_per_class"] == 10
+        assert row["seed"] == 0 and 0.0 <= row["accuracy"] <= 1.0
+    assert "| autoencoder + linear head | yes | 10 | 0 |" in (tiny_run / "report" / "report.md").read_text()
+    assert (tiny_run / "report" / "reconstructions.png").stat().st_size > 1000
+    assert not list(tiny_run.glob("*.partial"))
+
+
+def test_split_file_is_the_seeded_split_and_never_touches_test(tiny_run):
+    saved = read_json(tiny_run / "finetune" / "split.json")
+    assert saved["seed"] == 0 and saved["class_counts"] == {str(c): 10 for c in range(10)}
+    assert not set(saved["labeled"]) & set(saved["test"])
+    source = load_source("digits")
+    fresh = Split.make(source.targets, 10, seed=0)
+    assert saved["labeled"] == fresh.labeled and saved["test"] == fresh.test
+    assert read_json(tiny_run / "pretrain" / "split.json")["test"] == saved["test"]
+
+
+def test_frozen_encoder_is_bit_identical_after_finetuning(tiny_run):
+    before = load_checkpoint(tiny_run / "pretrain")["state_dict"]
+    after = load_checkpoint(tiny_run / "finetune" / "checkpoints" / "last.ckpt", "classifier")["state_dict"]
+    encoder_keys = [k for k in before if k.startswith("encoder.")]
+    assert any("running_mean" in k for k in encoder_keys) and any("num_batches" in k for k in encoder_keys)
+    for key in encoder_keys:
+        assert torch.equal(before[key], after[key]), key
+
+
+def test_finetune_on_missing_checkpoint_names_path(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(SystemExit, match=rf"no pretrain checkpoint at {missing}: expected a .ckpt file"):
+        run_cli("finetune", "--pretrained", missing, "--run-dir", tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_finetune_on_wrong_checkpoint_says_what_was_expected(tiny_run, tmp_path):
+    classifier = tiny_run / "finetune" / "checkpoints" / "last.ckpt"
+    with pytest.raises(SystemExit, match=rf"{classifier} is not an ssl_ae autoencoder checkpoint \(found: classifier\)"):
+        run_cli("finetune", "--pretrained", classifier, "--run-dir", tmp_path / "a")
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match=rf"{garbage} is not a readable weights-only checkpoint"):
+        run_cli("finetune", "--pretrained", garbage, "--run-dir", tmp_path / "b")
+
+
+def test_encoder_shape_mismatch_is_named(tiny_run):
+    with pytest.raises(ValueError, match=r"encoder expects images of shape \(1, 8, 8\).*data has \(3, 8, 8\)"):
+        load_encoder(tiny_run, (3, 8, 8))
+
+
+class Payload:
+    marker = None
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_malicious_pickle_is_not_executed(tmp_path):
+    Payload.marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    with open(evil, "wb") as f:
+        pickle.dump({"state_dict": Payload()}, f)
+    with pytest.raises(ValueError, match="not a readable weights-only checkpoint"):
+        load_checkpoint(evil)
+    assert not Payload.marker.exists()
+
+
+def test_run_refuses_a_non_empty_run_dir(tiny_run):
+    results = tiny_run / "report" / "results.json"
+    before = results.read_bytes()
+    with pytest.raises(SystemExit, match="already holds results; pass --overwrite"):
+        run_cli("run", "--run-dir", tiny_run)
+    assert results.read_bytes() == before
+
+
+def test_stages_run_on_their_own_from_shipped_configs(tmp_path):
+    run_dir = tmp_path / "run"
+    run_cli("pretrain", "--config", "configs/digits/pretrain.yaml", "--run-dir", run_dir,
+            "--trainer.max_epochs", 1, "--trainer.enable_progress_bar", "false")
+    run_cli("finetune", "--config", "configs/digits/finetune.yaml", "--pretrained", run_dir,
+            "--run-dir", run_dir, "--trainer.max_epochs", 2, "--trainer.enable_progress_bar", "false")
+    saved = (run_dir / "finetune" / "config.yaml").read_text()
+    assert "max_epochs: 2" in saved and f"pretrained: {run_dir}" in saved
+    with pytest.raises(SystemExit, match="finetune already holds results"):
+        run_cli("finetune", "--config", "configs/digits/finetune.yaml", "--pretrained", run_dir,
+                "--run-dir", run_dir)
+
+
+def test_finetune_refuses_a_different_test_split(tiny_run, tmp_path):
+    data = SemiSupervisedDataModule(seed=1)
+    with pytest.raises(ValueError, match="test split differs from the one pretraining held out"):
+        pipeline.finetune(data, tiny_run, tmp_path / "finetune")
+    assert not (tmp_path / "finetune").exists()
+
+
+@pytest.mark.slow
+def test_default_run_beats_pixel_baseline(tmp_path):
+    run_cli("run", "--run-dir", tmp_path / "run", *QUIET)
+    rows = {r["method"]: r["accuracy"] for r in read_json(tmp_path / "run" / "report" / "results.json")}
+    assert rows["autoencoder + linear head"] >= rows["logistic regression on pixels"]
+    assert np.isfinite(list(rows.values())).all()
