@@ -92,8 +92,9 @@ def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
     checkpoint = ModelCheckpoint(dirpath=out_dir / STAGE_CHECKPOINT.parent,
                                  filename=STAGE_CHECKPOINT.stem, enable_version_counter=False)
     trainer_kwargs = {"enable_model_summary": False, **trainer_kwargs}
-    # The stage writes config.yaml and split.json first; the CSV logger needs no warning about it.
+    # Both are by design: the stage writes config.yaml first, and a frozen encoder stays in eval mode.
     warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message="Found .* module\\(s\\) in eval mode")
     return pl.Trainer(default_root_dir=out_dir, logger=CSVLogger(out_dir, name="", version=""),
                       callbacks=[checkpoint], **trainer_kwargs)
 
