@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentParser
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from . import pipeline
 from .data import SemiSupervisedDataModule
@@ -38,6 +39,8 @@ def stage_parser(stage: str, description: str) -> ArgumentParser:
                         help="run folder (default: a new folder under runs/)")
     parser.add_argument("--overwrite", type=bool, default=False,
                         help="replace results already in the run folder")
+    parser.add_argument("--resume", type=bool, default=False,
+                        help="continue an interrupted stage from its last checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
     parser.add_class_arguments(SemiSupervisedDataModule, "data")
     return parser
@@ -78,18 +81,20 @@ def main(argv: Optional[list[str]] = None) -> None:
     run_dir = new_run_dir(init.run_dir)
     try:
         if command == "run":
-            check_writable(run_dir, init.overwrite)
+            if not init.resume:
+                check_writable(run_dir, init.overwrite)
             pipeline.run(init.data, run_dir, init.model, init.head, trainers["pretrain_trainer"],
-                         trainers["finetune_trainer"], init.overwrite)
+                         trainers["finetune_trainer"], init.overwrite, init.resume)
         elif command == "pretrain":
             pipeline.pretrain(init.data, run_dir / "pretrain", init.model, trainers["trainer"],
-                              init.overwrite)
+                              init.overwrite, init.resume)
         else:
             pipeline.finetune(init.data, init.pretrained, run_dir / "finetune", init.head,
-                              trainers["trainer"], init.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+                              trainers["trainer"], init.overwrite, init.resume)
+    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as err:
         sys.exit(f"ssl-ae {command}: error: {err}")
-    print(f"ssl-ae {command}: results in {run_dir}")
+    if rank_zero_only.rank == 0:
+        print(f"ssl-ae {command}: results in {run_dir}")
 
 
 if __name__ == "__main__":

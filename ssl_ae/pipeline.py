@@ -15,7 +15,9 @@ import torch
 import yaml
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
 from .checkpoints import STAGE_CHECKPOINT, load_classifier, load_encoder
 from .data import SemiSupervisedDataModule, Split
 from .modules import AutoencoderModule, ClassifierModule
@@ -96,7 +98,20 @@ def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
     warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message="Found .* module\\(s\\) in eval mode")
     return pl.Trainer(default_root_dir=out_dir, logger=CSVLogger(out_dir, name="", version=""),
-                      callbacks=[checkpoint], **trainer_kwargs)
+                      callbacks=[checkpoint, DivergenceGuard(), RunFacts()],
+                      plugins=[AtomicCheckpointIO()], **trainer_kwargs)
+
+
+def fit_stage(module: pl.LightningModule, data: SemiSupervisedDataModule, work: Path,
+              trainer: Optional[dict], resume: bool) -> pl.Trainer:
+    """Fit ``module`` with its logs and checkpoints in ``work``, continuing from the last
+    checkpoint there if ``resume``; raise if the run was interrupted before it finished."""
+    last = work / STAGE_CHECKPOINT
+    fitter = make_trainer(work, **(trainer or {}))
+    fitter.fit(module, data, ckpt_path=last if resume and last.is_file() else None)
+    if fitter.interrupted:
+        raise KeyboardInterrupt(f"training was interrupted at epoch {fitter.current_epoch}")
+    return fitter
 
 
 def save_config(folder: Path, **sections: Any) -> None:
@@ -107,7 +122,7 @@ def save_config(folder: Path, **sections: Any) -> None:
 
 def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
              model: Optional[AutoencoderSpec] = None, trainer: Optional[dict] = None,
-             overwrite: bool = False) -> Path:
+             overwrite: bool = False, resume: bool = False) -> Path:
     """Pretrain an autoencoder on the unlabeled pool; return the checkpoint path.
 
     Args:
@@ -116,23 +131,26 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
         model: the autoencoder to build (default :class:`AutoencoderSpec`).
         trainer: keyword arguments for ``pl.Trainer`` (``max_epochs``, ``devices``, ...).
         overwrite: replace an existing, non-empty ``out_dir``.
+        resume: continue an interrupted run from its last checkpoint.
     """
     out_dir = Path(out_dir)
     data.train_on = "unlabeled"
     data.setup()
     model = model or AutoencoderSpec()
     module = model.build(data.image_shape)
-    with stage_folder(out_dir, overwrite) as work:
-        save_config(work, data=dict(data.hparams), model=model, trainer=trainer or {})
-        data.split.save(work / "split.json")
-        make_trainer(work, **(trainer or {})).fit(module, data)
-        save_reconstructions(module, data.subset("test", labels=False).images, work / "recon.png")
+    with stage_folder(out_dir, overwrite, resume) as work:
+        if rank_zero_only.rank == 0:
+            save_config(work, data=dict(data.hparams), model=model, trainer=trainer or {})
+            data.split.save(work / "split.json")
+        if fit_stage(module, data, work, trainer, resume).is_global_zero:
+            save_reconstructions(module, data.subset("test", labels=False).images,
+                                 work / "recon.png")
     return out_dir / STAGE_CHECKPOINT
 
 
 def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
              head: Optional[HeadSpec] = None, trainer: Optional[dict] = None,
-             overwrite: bool = False) -> Path:
+             overwrite: bool = False, resume: bool = False) -> Path:
     """Train a head on the encoder of ``pretrained`` with the labeled images; return the
     checkpoint path.
 
@@ -143,6 +161,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         head: the head to train (default: a linear head on the frozen encoder).
         trainer: keyword arguments for ``pl.Trainer``.
         overwrite: replace an existing, non-empty ``out_dir``.
+        resume: continue an interrupted run from its last checkpoint.
     """
     out_dir = Path(out_dir)
     data.train_on = "labeled"
@@ -151,11 +170,12 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     check_same_test_split(data.split, Path(pretrained))
     head = head or HeadSpec()
     module = head.build(encoder, data.num_classes)
-    with stage_folder(out_dir, overwrite) as work:
-        save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
-                    trainer=trainer or {})
-        data.split.save(work / "split.json")
-        make_trainer(work, **(trainer or {})).fit(module, data)
+    with stage_folder(out_dir, overwrite, resume) as work:
+        if rank_zero_only.rank == 0:
+            save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
+                        trainer=trainer or {})
+            data.split.save(work / "split.json")
+        fit_stage(module, data, work, trainer, resume)
     return out_dir / STAGE_CHECKPOINT
 
 
@@ -184,12 +204,20 @@ def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]
 def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str | Path] = None,
         model: Optional[AutoencoderSpec] = None, head: Optional[HeadSpec] = None,
         pretrain_trainer: Optional[dict] = None, finetune_trainer: Optional[dict] = None,
-        overwrite: bool = False) -> list[Row]:
-    """Pretrain, finetune, evaluate and write the report into one run folder."""
+        overwrite: bool = False, resume: bool = False) -> list[Row]:
+    """Pretrain, finetune, evaluate and write the report into one run folder.
+
+    In a multi-process run every process trains; the main one evaluates and reports.
+    """
     data = data or SemiSupervisedDataModule()
     run_dir = new_run_dir(run_dir)
-    checkpoint = pretrain(data, run_dir / "pretrain", model, pretrain_trainer, overwrite)
-    finetuned = finetune(data, checkpoint, run_dir / "finetune", head, finetune_trainer, overwrite)
+    checkpoint = pretrain(data, run_dir / "pretrain", model, pretrain_trainer, overwrite, resume)
+    finetuned = finetune(data, checkpoint, run_dir / "finetune", head, finetune_trainer, overwrite,
+                         resume)
+    if torch.distributed.is_initialized():  # training is distributed, evaluation is not
+        torch.distributed.destroy_process_group()
+    if rank_zero_only.rank != 0:
+        return []
     rows = evaluate(data, finetuned)
     write_report(rows, run_dir / "report", checkpoint, data, overwrite)
     return rows

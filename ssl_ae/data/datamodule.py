@@ -6,6 +6,7 @@ from typing import Literal, Optional
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from .sources import ImageSource, load_source
@@ -66,6 +67,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             self.split = self._load_split() if self.split_file else Split.make(
                 self.source.targets, self.labels_per_class, self.seed, test=self.source.test,
                 test_fraction=self.test_fraction, class_names=self.source.classes)
+            s = self.split
+            print(f"[process {rank_zero_only.rank}] split {s.fingerprint()}: {len(s.labeled)} "
+                  f"labeled, {len(s.unlabeled)} unlabeled, {len(s.test)} test images", flush=True)
 
     def _load_split(self) -> Split:
         split = Split.load(self.split_file)

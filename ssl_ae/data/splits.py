@@ -6,6 +6,7 @@ in the unlabeled pool (its label unused).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -77,6 +78,11 @@ class Split:
                    labels_per_class=labels_per_class,
                    class_counts={n: int(c) for n, c in zip(names, counts)},
                    num_images=len(targets))
+
+    def fingerprint(self) -> str:
+        """A short hash of the indices: equal fingerprints mean the same split."""
+        indices = json.dumps([self.test, self.labeled, self.unlabeled]).encode()
+        return hashlib.sha256(indices).hexdigest()[:12]
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self)))

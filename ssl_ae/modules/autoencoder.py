@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..objectives import Objective
+from .rng import rng_state, set_rng_state
 
 CHECKPOINT_KEY = "ssl_ae"
 
@@ -39,7 +40,7 @@ class AutoencoderModule(pl.LightningModule):
         for name, value in terms.items():
             if name != "recon":
                 self.log(f"{stage}/{name}", value, prog_bar=name == "loss", on_epoch=True,
-                         batch_size=len(x))
+                         sync_dist=True, batch_size=len(x))
         return terms["loss"]
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
@@ -64,3 +65,8 @@ class AutoencoderModule(pl.LightningModule):
             "decoder": getattr(self.decoder, "spec", None),
             "objective": getattr(self.objective, "spec", None),
         }
+        checkpoint["rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng" in checkpoint:
+            set_rng_state(checkpoint["rng"])

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_info
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from .autoencoder import CHECKPOINT_KEY
+from .rng import rng_state, set_rng_state
 
 
 class ClassifierModule(pl.LightningModule):
@@ -64,9 +64,6 @@ class ClassifierModule(pl.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        trainable = sum(p.numel() for p in params)
-        rank_zero_info(f"ClassifierModule: training {trainable:,} parameters "
-              f"({'head only, encoder frozen' if self.hparams.freeze_encoder else 'encoder and head'})")
         optimizer = torch.optim.AdamW(params, lr=self.hparams.lr,
                                       weight_decay=self.hparams.weight_decay)
         steps = self.trainer.estimated_stepping_batches
@@ -79,3 +76,8 @@ class ClassifierModule(pl.LightningModule):
             "encoder": getattr(self.encoder, "spec", None),
             "head": getattr(self.head, "spec", None),
         }
+        checkpoint["rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng" in checkpoint:
+            set_rng_state(checkpoint["rng"])

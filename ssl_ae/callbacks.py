@@ -1,0 +1,49 @@
+"""Trainer plumbing every stage uses: safe checkpoint writes, divergence stop, run facts."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from lightning_fabric.plugins import TorchCheckpointIO
+from pytorch_lightning.utilities.rank_zero import rank_zero_info
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write each checkpoint to a temporary file and rename it into place, so a process killed
+    mid-write never leaves a truncated ``last.ckpt`` for resume to pick up."""
+
+    def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+class DivergenceGuard(pl.Callback):
+    """Stop at the first non-finite training loss, before it reaches the weights, naming the
+    step (counted from 1) and the likely fix."""
+
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           loss: Any) -> None:
+        if not math.isfinite(float(loss)):
+            raise FloatingPointError(
+                f"training loss became {float(loss)} at step {trainer.global_step + 1} (epoch "
+                f"{trainer.current_epoch}); the last good checkpoint is kept. "
+                "Lower the learning rate (--model.lr / --head.lr) or clip gradients "
+                "(--trainer.gradient_clip_val 1.0)")
+
+
+class RunFacts(pl.Callback):
+    """Log the per-device and global batch size and the number of trainable parameters."""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loader = trainer.datamodule.train_dataloader() if trainer.datamodule else None
+        per_device = getattr(loader, "batch_size", None)
+        processes = trainer.world_size
+        trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        rank_zero_info(f"{type(pl_module).__name__}: batch size {per_device} per device x "
+                       f"{processes} process(es) = {per_device * processes if per_device else '?'} "
+                       f"global; {trainable:,} trainable parameters")
