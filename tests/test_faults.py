@@ -41,7 +41,6 @@ def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypa
     assert torch.load(path, weights_only=True) == {"epoch": 1}
 
 
-@objectives.register("test_diverging")
 class Diverging(Objective):
     """Plain reconstruction whose loss turns NaN from the 15th training step on."""
 
@@ -57,7 +56,8 @@ class Diverging(Objective):
         return terms
 
 
-def test_divergence_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+def test_divergence_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setitem(objectives._builders, "test_diverging", Diverging)
     spec = pipeline.AutoencoderSpec(objective="test_diverging", objective_kwargs={})
     out = tmp_path / "pretrain"
     with pytest.raises(FloatingPointError, match=r"loss became nan at step 15 \(epoch 1\).*Lower the learning rate"):
