@@ -6,6 +6,7 @@ line (``--trainer.max_epochs 5``), and prints its resolved config with ``--print
     ssl-ae run                                              # whole pipeline on embedded digits
     ssl-ae pretrain --config configs/digits/pretrain.yaml --run-dir runs/a
     ssl-ae finetune --config configs/digits/finetune.yaml --pretrained runs/a --run-dir runs/a
+    ssl-ae evaluate --config configs/digits/evaluate.yaml --pretrained runs/a --run-dir runs/a
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytorch_lightning as pl
 from jsonargparse import ActionConfigFile, ArgumentParser
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import pipeline
+from . import pipeline, sweep
 from .data import SemiSupervisedDataModule
 from .rundir import check_writable, new_run_dir
 
@@ -63,9 +64,16 @@ def build_parser() -> ArgumentParser:
     add_trainer(run, "pretrain_trainer", PRETRAIN_TRAINER)
     add_trainer(run, "finetune_trainer", FINETUNE_TRAINER)
 
+    evaluate = stage_parser("evaluate", "Few-label sweep: labels per class x seeds, every method "
+                                        "and baseline on the same splits, with a report.")
+    evaluate.add_argument("--pretrained", type=str, required=True,
+                          help="pretrain checkpoint, pretrain folder or run folder")
+    evaluate.add_class_arguments(sweep.SweepSpec, "sweep")
+
     parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0])
     commands = parser.add_subcommands(dest="command")
-    for name, sub in (("run", run), ("pretrain", pretrain), ("finetune", finetune)):
+    for name, sub in (("run", run), ("pretrain", pretrain), ("finetune", finetune),
+                      ("evaluate", evaluate)):
         commands.add_subcommand(name, sub, help=sub.description)
     return parser
 
@@ -88,9 +96,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         elif command == "pretrain":
             pipeline.pretrain(init.data, run_dir / "pretrain", init.model, trainers["trainer"],
                               init.overwrite, init.resume)
-        else:
+        elif command == "finetune":
             pipeline.finetune(init.data, init.pretrained, run_dir / "finetune", init.head,
                               trainers["trainer"], init.overwrite, init.resume)
+        else:
+            sweep.evaluate(init.data, init.pretrained, run_dir / "report", init.sweep, init.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as err:
         sys.exit(f"ssl-ae {command}: error: {err}")
     if rank_zero_only.rank == 0:

@@ -23,7 +23,9 @@ from .data import SemiSupervisedDataModule, Split
 from .modules import AutoencoderModule, ClassifierModule
 from .nets import create_decoder, create_encoder, create_head
 from .objectives import create_objective
-from .report import Row, pixel_baseline, save_reconstructions, write_report
+from . import probes
+from .metrics import score
+from .report import Row, save_reconstructions, write_report
 from .rundir import new_run_dir, stage_folder
 
 
@@ -190,15 +192,21 @@ def check_same_test_split(split: Split, pretrained: Path) -> None:
 
 
 def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]:
-    """Test accuracy of a finetuned checkpoint next to the pixel baseline on the same split."""
+    """Score a finetuned checkpoint on the test split, next to logistic regression on the
+    pixels of the same labeled images."""
     data.setup()
-    module = load_classifier(finetuned, data.image_shape)
-    tester = pl.Trainer(devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
-    accuracy = tester.test(module, data, verbose=False)[0]["test/acc"]
-    split = data.split
-    method = f"autoencoder + {module.head.spec['name']} head"
-    return [Row(method, module.hparams.freeze_encoder, split.labels_per_class, split.seed, accuracy),
-            pixel_baseline(data)]
+    module = load_classifier(finetuned, data.image_shape).eval()
+    split, images, targets = data.split, data.source.images, data.source.targets
+    y_test = targets[split.test]
+    probs = probes.predict_proba(module, probes.images_to_float(images[split.test]))
+    pixels = images.flatten(1).float().numpy() / 255
+    pixel_probs = probes.logistic_regression(pixels[split.labeled], targets[split.labeled],
+                                             pixels[split.test])
+    frozen = module.hparams.freeze_encoder
+    method = f"{'frozen' if frozen else 'fine-tuned'} encoder + {module.head.spec['name']} head"
+    k, seed = split.labels_per_class, split.seed
+    return [Row(method, frozen, k, seed, **score(probs, y_test)),
+            Row("logistic regression on pixels", False, k, seed, **score(pixel_probs, y_test))]
 
 
 def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str | Path] = None,

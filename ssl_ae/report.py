@@ -22,18 +22,20 @@ class Row:
     labels_per_class: int
     seed: int
     accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    ece: float
 
 
-def pixel_baseline(data) -> Row:
-    """Logistic regression on raw pixels of the same labeled images, scored on the same test set."""
-    from sklearn.linear_model import LogisticRegression
+def write_results(rows: list[Row], folder: Path) -> None:
+    """results.json (a list of rows) and results.csv (one line per row)."""
+    import csv
 
-    labeled, test = data.subset("labeled", labels=True), data.subset("test", labels=True)
-    pixels = lambda ds: ds.images.flatten(1).float().div(255).numpy()  # noqa: E731
-    model = LogisticRegression(max_iter=5000).fit(pixels(labeled), labeled.targets.numpy())
-    accuracy = float(model.score(pixels(test), test.targets.numpy()))
-    return Row("logistic regression on pixels", False, data.split.labels_per_class, data.split.seed,
-               accuracy)
+    (folder / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    with open(folder / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(Row.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
 
 
 def image_grid(images: torch.Tensor, ncols: int) -> np.ndarray:
@@ -66,10 +68,11 @@ def save_reconstructions(module, images_uint8: torch.Tensor, path: Path, n: int 
 
 
 def markdown_table(rows: list[Row]) -> str:
-    lines = ["| method | frozen encoder | labels per class | seed | test accuracy |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| method | frozen encoder | labels per class | seed | accuracy | balanced acc. | macro F1 | ECE |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r.method} | {'yes' if r.frozen_encoder else 'no'} | {r.labels_per_class} | "
-              f"{r.seed} | {r.accuracy:.4f} |" for r in rows]
+              f"{r.seed} | {r.accuracy:.4f} | {r.balanced_accuracy:.4f} | {r.macro_f1:.4f} | "
+              f"{r.ece:.4f} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -79,7 +82,7 @@ def write_report(rows: list[Row], out_dir: Path, pretrained: Path, data, overwri
     from .rundir import stage_folder
 
     with stage_folder(out_dir, overwrite) as work:
-        (work / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        write_results(rows, work)
         split = data.split
         (work / "report.md").write_text(
             f"# ssl_ae report\n\nData: `{data.source_name}`, {len(split.labeled)} labeled images "
@@ -89,3 +92,81 @@ def write_report(rows: list[Row], out_dir: Path, pretrained: Path, data, overwri
         save_reconstructions(load_autoencoder(pretrained, data.image_shape),
                              data.subset("test", labels=False).images, work / "reconstructions.png")
     print(markdown_table(rows))
+
+
+def summary_table(summary: list[dict]) -> str:
+    """Mean ± std over seeds, one row per method, one column per labels-per-class value."""
+    ks = sorted({s["labels_per_class"] for s in summary})
+    methods = list(dict.fromkeys((s["method"], s["frozen_encoder"]) for s in summary))
+    cell = {(s["method"], s["labels_per_class"]): s for s in summary}
+    lines = ["| method | frozen encoder | " + " | ".join(f"k = {k}" for k in ks) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in ks) + " |"]
+    for method, frozen in methods:
+        cells = [f"{cell[method, k]['accuracy']:.3f} ± {cell[method, k]['accuracy_std']:.3f}"
+                 if (method, k) in cell else "" for k in ks]
+        lines.append(f"| {method} | {'yes' if frozen else 'no'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def label_curve(summary: list[dict], path: Path) -> None:
+    """Test accuracy against labels per class, one line per method, std over seeds as bars."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in dict.fromkeys(s["method"] for s in summary):
+        points = sorted((s["labels_per_class"], s["accuracy"], s["accuracy_std"])
+                        for s in summary if s["method"] == method)
+        k, acc, std = zip(*points)
+        ax.errorbar(k, acc, yerr=std, marker="o", capsize=3, label=method,
+                    linestyle="-" if "frozen" in method else "--")
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled images per class")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)
+
+
+def confusion_figure(probs: np.ndarray, targets: np.ndarray, classes: list[str], path: Path,
+                     title: str) -> None:
+    from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+    matrix = multiclass_confusion_matrix(torch.as_tensor(probs), torch.as_tensor(targets),
+                                         len(classes)).numpy()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), n in np.ndenumerate(matrix):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
+                color="white" if n > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)
+
+
+def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, path: Path,
+                max_points: int = 2000, seed: int = 0) -> None:
+    """PCA and t-SNE of frozen codes, coloured by class; the labeled images ringed in black."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    others = np.setdiff1d(np.arange(len(codes)), labeled)
+    shown = np.concatenate([rng.choice(others, min(max_points, len(others)), replace=False), labeled])
+    is_labeled = np.isin(shown, labeled)
+    x = codes[shown]
+    maps = {"PCA": PCA(2, random_state=seed).fit_transform(x),
+            "t-SNE": TSNE(2, init="pca", random_state=seed,
+                          perplexity=min(30, len(x) - 1)).fit_transform(x)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, (name, xy) in zip(axes, maps.items()):
+        ax.scatter(xy[~is_labeled, 0], xy[~is_labeled, 1], c=targets[shown][~is_labeled],
+                   cmap="tab10", s=4, alpha=0.6)
+        ax.scatter(xy[is_labeled, 0], xy[is_labeled, 1], c=targets[shown][is_labeled],
+                   cmap="tab10", s=40, edgecolors="black", linewidths=1.2)
+        ax.set_title(f"{name} of frozen codes (ringed: labeled)")
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)

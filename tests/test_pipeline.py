@@ -15,11 +15,11 @@ def test_run_writes_the_output_contract(tiny_run):
         for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "split.json"):
             assert (tiny_run / stage / name).is_file(), f"{stage}/{name} missing"
     rows = read_json(tiny_run / "report" / "results.json")
-    assert {r["method"] for r in rows} == {"autoencoder + linear head", "logistic regression on pixels"}
+    assert {r["method"] for r in rows} == {"frozen encoder + linear head", "logistic regression on pixels"}
     for row in rows:
         assert isinstance(row["frozen_encoder"], bool) and row["labels_per_class"] == 10
         assert row["seed"] == 0 and 0.0 <= row["accuracy"] <= 1.0
-    assert "| autoencoder + linear head | yes | 10 | 0 |" in (tiny_run / "report" / "report.md").read_text()
+    assert "| frozen encoder + linear head | yes | 10 | 0 |" in (tiny_run / "report" / "report.md").read_text()
     assert (tiny_run / "report" / "reconstructions.png").stat().st_size > 1000
     assert not list(tiny_run.glob("*.partial"))
 
@@ -114,5 +114,5 @@ def test_finetune_refuses_a_different_test_split(tiny_run, tmp_path):
 def test_default_run_beats_pixel_baseline(tmp_path):
     run_cli("run", "--run-dir", tmp_path / "run", *QUIET)
     rows = {r["method"]: r["accuracy"] for r in read_json(tmp_path / "run" / "report" / "results.json")}
-    assert rows["autoencoder + linear head"] >= rows["logistic regression on pixels"]
+    assert rows["frozen encoder + linear head"] >= rows["logistic regression on pixels"]
     assert np.isfinite(list(rows.values())).all()

@@ -1,0 +1,89 @@
+"""Few-label classifiers, each returning test-set class probabilities.
+
+Feature methods (kNN, logistic regression, heads) work on a frozen encoder's codes, computed
+once; the from-scratch and full fine-tune baselines train an encoder on the labeled images.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from .modules import ClassifierModule
+from .nets import create_head
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Codes of uint8 images (N, C, H, W) under a frozen encoder in eval mode."""
+    encoder.eval()
+    return torch.cat([encoder(images[i:i + batch_size].float() / 255)
+                      for i in range(0, len(images), batch_size)])
+
+
+def standardize(train: np.ndarray, *others: np.ndarray, stats_from: np.ndarray) -> list[np.ndarray]:
+    """Scale features by the mean and std of ``stats_from`` (unlabeled images: no labels used)."""
+    mean, std = stats_from.mean(0), stats_from.std(0) + 1e-6
+    return [(a - mean) / std for a in (train, *others)]
+
+
+def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
+    model = LogisticRegression(max_iter=5000).fit(train_x, train_y)
+    return full_proba(model, test_x, train_y)
+
+
+def knn(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, neighbours: int = 5) -> np.ndarray:
+    """Cosine k-nearest neighbours (k capped by the labeled images available)."""
+    model = KNeighborsClassifier(min(neighbours, len(train_y)), weights="distance", metric="cosine")
+    return full_proba(model.fit(train_x, train_y), test_x, train_y)
+
+
+def pca_logistic_regression(unlabeled_x: np.ndarray, train_x: np.ndarray, train_y: np.ndarray,
+                            test_x: np.ndarray, components: int = 32) -> np.ndarray:
+    """Logistic regression on PCA features fitted to the unlabeled images."""
+    pca = PCA(min(components, *unlabeled_x.shape), random_state=0).fit(unlabeled_x)
+    train, test = standardize(pca.transform(train_x), pca.transform(test_x),
+                              stats_from=pca.transform(unlabeled_x))
+    return logistic_regression(train, train_y, test)
+
+
+def full_proba(model, test_x: np.ndarray, train_y: np.ndarray) -> np.ndarray:
+    """predict_proba with a column for every class, also classes absent from training."""
+    probs = np.zeros((len(test_x), int(train_y.max()) + 1))
+    probs[:, model.classes_] = model.predict_proba(test_x)
+    return probs
+
+
+def train_classifier(module: ClassifierModule, train_x: torch.Tensor, train_y: torch.Tensor,
+                     epochs: int, batch_size: int = 128) -> ClassifierModule:
+    """Fit ``module`` on in-memory inputs for a fixed number of epochs (no model selection)."""
+    loader = DataLoader(TensorDataset(train_x, train_y), batch_size=batch_size, shuffle=True)
+    pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False, devices=1).fit(module, loader)
+    return module.eval()
+
+
+@torch.no_grad()
+def predict_proba(module: nn.Module, test_x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    return torch.cat([module(test_x[i:i + batch_size]).softmax(1)
+                      for i in range(0, len(test_x), batch_size)]).numpy()
+
+
+def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,
+                     test_x: torch.Tensor, num_classes: int, epochs: int, **head_kwargs) -> np.ndarray:
+    """A head trained by ``ClassifierModule`` on cached frozen codes: the same optimiser and
+    schedule as finetuning through the frozen encoder, without re-encoding every step."""
+    identity = nn.Identity()
+    module = ClassifierModule(identity, create_head(head, in_dim=train_x.shape[1],
+                                                    num_classes=num_classes, **head_kwargs),
+                              num_classes)
+    return predict_proba(train_classifier(module, train_x, train_y, epochs), test_x)
+
+
+def images_to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 255

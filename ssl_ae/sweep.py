@@ -1,0 +1,196 @@
+"""Few-label evaluation: labels per class x seeds, every method on the same split.
+
+The test split is the one pretraining held out (read from its ``split.json``); for each
+(k, seed) the k labeled images per class are drawn from the other images, and every method,
+baselines included, is trained on exactly those images with a fixed schedule and scored once on
+the test split. Nothing is selected on test data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import probes, report
+from .checkpoints import load_autoencoder, load_checkpoint, load_encoder
+from .data import SemiSupervisedDataModule, Split
+from .metrics import score
+from .modules import ClassifierModule
+from .nets import create_encoder, create_head
+from .report import Row
+from .rundir import stage_folder
+
+
+@dataclass
+class SweepSpec:
+    """What to sweep and how long each method trains.
+
+    Args:
+        labels_per_class: values of k; those above what the smallest class has are skipped.
+        seeds: seeds of the labeled draws.
+        head_epochs: epochs of the linear and MLP heads on frozen codes.
+        scratch_epochs: epochs of the from-scratch encoder (and of full fine-tuning).
+        full_finetune: also fine-tune the whole pretrained encoder (a separate row).
+        knn_neighbours: k of the kNN probe.
+        pca_components: size of the PCA baseline's features.
+    """
+
+    labels_per_class: list[int] = field(default_factory=lambda: [1, 5, 10, 25, 100])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    head_epochs: int = 200
+    scratch_epochs: int = 100
+    full_finetune: bool = False
+    knn_neighbours: int = 5
+    pca_components: int = 32
+
+
+@dataclass
+class Cache:
+    """What every (k, seed) shares: images, targets, frozen codes, the test split."""
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    codes: torch.Tensor
+    test: np.ndarray
+    pool: np.ndarray
+    classes: list[str]
+    encoder_spec: dict
+    pretrained: Path
+
+
+def feasible_ks(targets: np.ndarray, pool: np.ndarray, ks: list[int]) -> list[int]:
+    smallest = np.bincount(targets[pool]).min()
+    return [k for k in ks if 1 <= k <= smallest]
+
+
+def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
+              spec: Optional[SweepSpec] = None) -> tuple[list[Row], dict]:
+    """Train and score every method for every (k, seed); return the rows and, for figures,
+    the predictions of the frozen linear head on the first seed of the largest k."""
+    spec = spec or SweepSpec()
+    cache = build_cache(data, pretrained)
+    ks = feasible_ks(cache.targets.numpy(), cache.pool, spec.labels_per_class)
+    rows, kept = [], {}
+    jobs = [(k, seed) for k in ks for seed in spec.seeds]
+    for k, seed in tqdm(jobs, desc="few-label sweep", unit="split"):
+        split = Split.make(cache.targets.numpy(), k, seed, test=cache.test, class_names=cache.classes)
+        for method, frozen, probs in methods(cache, split, spec):
+            y_test = cache.targets[cache.test]
+            rows.append(Row(method, frozen, k, seed, **score(probs, y_test)))
+            if method == "frozen encoder + linear head" and k == ks[-1] and seed == spec.seeds[0]:
+                kept = {"probs": probs, "targets": y_test.numpy(), "labeled": split.labeled,
+                        "k": k, "test": cache.test}
+    return rows, kept
+
+
+def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path) -> Cache:
+    data.setup()
+    checkpoint = load_checkpoint(pretrained)
+    saved = checkpoint["path"].parent.parent / "split.json"
+    test = np.asarray(Split.load(saved).test if saved.is_file() else data.split.test)
+    autoencoder = load_autoencoder(pretrained, data.image_shape)
+    images, targets = data.source.images, torch.from_numpy(data.source.targets)
+    return Cache(images, targets, probes.encode(autoencoder.encoder, images), test,
+                 np.setdiff1d(np.arange(len(targets)), test), data.source.classes,
+                 dict(checkpoint["ssl_ae"]["encoder"]), checkpoint["path"])
+
+
+def methods(cache: Cache, split: Split, spec: SweepSpec):
+    """Yield (method, frozen_encoder, test probabilities) for one split."""
+    lab, test, pool = np.asarray(split.labeled), cache.test, cache.pool
+    y = cache.targets[lab]
+    codes = cache.codes.numpy()
+    train, test_codes = probes.standardize(codes[lab], codes[test], stats_from=codes[pool])
+    num_classes = len(cache.classes)
+    z_train, z_test = torch.from_numpy(train).float(), torch.from_numpy(test_codes).float()
+    yield "frozen encoder + linear head", True, probes.head_on_features(
+        "linear", z_train, y, z_test, num_classes, spec.head_epochs)
+    yield "frozen encoder + MLP head", True, probes.head_on_features(
+        "mlp", z_train, y, z_test, num_classes, spec.head_epochs)
+    yield "frozen encoder + logistic regression", True, probes.logistic_regression(train, y.numpy(), test_codes)
+    yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes, spec.knn_neighbours)
+    pixels = cache.images.flatten(1).float().numpy() / 255
+    yield "logistic regression on pixels", False, probes.logistic_regression(pixels[lab], y.numpy(), pixels[test])
+    yield "logistic regression on PCA", False, probes.pca_logistic_regression(
+        pixels[pool], pixels[lab], y.numpy(), pixels[test], spec.pca_components)
+    images = probes.images_to_float(cache.images)
+    yield "same encoder from scratch", False, train_encoder(
+        fresh_encoder(cache.encoder_spec), images[lab], y, images[test], num_classes, spec.scratch_epochs)
+    if spec.full_finetune:
+        yield "full fine-tune", False, train_encoder(
+            load_encoder(cache.pretrained), images[lab], y, images[test], num_classes,
+            spec.scratch_epochs, lr=1e-3)
+
+
+def fresh_encoder(spec: dict) -> torch.nn.Module:
+    spec = dict(spec)
+    return create_encoder(spec.pop("name"), **spec)
+
+
+def train_encoder(encoder: torch.nn.Module, train_x: torch.Tensor, train_y: torch.Tensor,
+                  test_x: torch.Tensor, num_classes: int, epochs: int, lr: float = 1e-2) -> np.ndarray:
+    """Encoder and linear head trained together on the labeled images only."""
+    module = ClassifierModule(encoder, create_head("linear", in_dim=encoder.code_dim,
+                                                   num_classes=num_classes),
+                              num_classes, freeze_encoder=False, lr=lr)
+    return probes.predict_proba(probes.train_classifier(module, train_x, train_y, epochs), test_x)
+
+
+def summarize(rows: list[Row]) -> list[dict]:
+    """Mean and std over seeds of every metric, per method and k."""
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.method, r.frozen_encoder, r.labels_per_class), []).append(r)
+    out = []
+    for (method, frozen, k), members in groups.items():
+        entry = {"method": method, "frozen_encoder": frozen, "labels_per_class": k, "seeds": len(members)}
+        for metric in ("accuracy", "balanced_accuracy", "macro_f1", "ece"):
+            values = np.array([getattr(m, metric) for m in members])
+            entry[metric], entry[f"{metric}_std"] = float(values.mean()), float(values.std())
+        out.append(entry)
+    return out
+
+
+
+
+def evaluate(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
+             spec: Optional[SweepSpec] = None, overwrite: bool = False) -> list[dict]:
+    """Run the sweep and write its report into ``out_dir``; return the mean ± std summary."""
+    rows, kept = run_sweep(data, pretrained, spec)
+    summary = write_sweep_report(rows, kept, data, pretrained, Path(out_dir), overwrite)
+    print(report.summary_table(summary))
+    return summary
+
+
+def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModule,
+                       pretrained: str | Path, out_dir: Path, overwrite: bool = False) -> list[dict]:
+    """results.csv/json, report.md and figures for a finished sweep; return the summary."""
+    summary = summarize(rows)
+    autoencoder = load_autoencoder(pretrained, data.image_shape)
+    with stage_folder(out_dir, overwrite) as work:
+        report.write_results(rows, work)
+        report.label_curve(summary, work / "label_curve.png")
+        report.confusion_figure(kept["probs"], kept["targets"], data.source.classes,
+                                work / "confusion.png",
+                                f"frozen encoder + linear head, k = {kept['k']}")
+        images, test = data.source.images, kept["test"]
+        report.save_reconstructions(autoencoder, images[test], work / "reconstructions.png")
+        codes = probes.encode(autoencoder.encoder, images).numpy()
+        report.feature_map(codes, data.source.targets, np.asarray(kept["labeled"]),
+                           work / "features.png")
+        (work / "report.md").write_text(
+            f"# Few-label evaluation: `{data.source_name}`\n\n"
+            f"Encoder: `{pretrained}`. Test split: {len(test)} images held out before "
+            "pretraining and never used for training or selection. Each row trains on the same "
+            "k labeled images per class (seeded) with a fixed schedule; mean ± std over "
+            f"{len({r.seed for r in rows})} seeds.\n\n"
+            "## Test accuracy\n\n" + report.summary_table(summary) + "\n\n"
+            "Balanced accuracy, macro F1 and expected calibration error per run are in "
+            "`results.csv`.\n\n![accuracy against labels](label_curve.png)\n\n"
+            "![confusion matrix](confusion.png)\n\n![frozen codes](features.png)\n\n"
+            "![reconstructions](reconstructions.png)\n")
+    return summary
