@@ -95,9 +95,9 @@ def safe_relative(raw: str, base: Path, where: str) -> Path:
     if PurePosixPath(raw).is_absolute() or PureWindowsPath(raw).anchor:
         raise ValueError(f"{where}: absolute path {raw!r} refused; manifest paths must be "
                          f"relative to the manifest's folder {base}")
-    parts = PurePosixPath(raw.replace("\\", "/")).parts
-    path = base / raw
-    if ".." in parts or not path.resolve().is_relative_to(base.resolve()):
+    normal = os.path.normpath(raw.replace("\\", "/"))
+    path = base / normal
+    if normal.split(os.sep)[0] == ".." or not path.resolve().is_relative_to(base.resolve()):
         raise ValueError(f"{where}: path {raw!r} leads outside the manifest's folder {base}; "
                          "move the images under that folder and list them relative to it")
     return path
@@ -123,7 +123,7 @@ def manifest_items(manifest: str) -> list[Item]:
         if not path.is_file():
             missing.append(raw)
             continue
-        items.append(Item(path, label or None, PurePosixPath(os.path.normpath(raw)).as_posix()))
+        items.append(Item(path, label or None, path.relative_to(base).as_posix()))
     if missing:
         raise FileNotFoundError(
             f"data.manifest: {len(missing)} paths in {csv_path} do not exist under {base}, "
