@@ -87,7 +87,7 @@ def conform(images: torch.Tensor, channels: Optional[int], size: Optional[int],
         if channels == 1 and c == 3:
             x = (x * luma).sum(1, keepdim=True)
         elif channels == 3 and c == 1:
-            x = x.expand(-1, 3, -1, -1)
+            x = x.repeat(1, 3, 1, 1)
         if (h, w) != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
                               align_corners=False)
