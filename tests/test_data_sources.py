@@ -97,9 +97,10 @@ def test_pipeline_runs_on_mnist_from_gz_files(tmp_path):
     run_dir = tmp_path / "run"
     run_cli("run", "--run-dir", run_dir, "--data.source", "mnist", "--data.root", root,
             "--pretrain_trainer.max_epochs", 1, "--pretrain_trainer.limit_train_batches", 20,
-            "--finetune_trainer.max_epochs", 3, "--pretrain_trainer.enable_progress_bar", "false",
+            "--finetune_trainer.max_epochs", 3, "--seed", 0, "--pretrain_trainer.enable_progress_bar", "false",
             "--finetune_trainer.enable_progress_bar", "false")
     split = read_json(run_dir / "finetune" / "split.json")
     assert split["test"] == list(range(60000, 70000)) and len(split["labeled"]) == 100
     rows = {r["method"]: r["accuracy"] for r in read_json(run_dir / "report" / "results.json")}
-    assert all(0.1 < acc <= 1 for acc in rows.values())
+    assert rows["logistic regression on pixels"] > 0.6  # the real MNIST test set, not noise
+    assert 0.0 <= rows["autoencoder + linear head"] <= 1.0  # 20 pretraining steps: no claim
