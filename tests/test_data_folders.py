@@ -3,6 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import run_cli
 from datahelpers import class_folder, write_png
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.folders import load_folder
@@ -162,3 +163,17 @@ def test_manifest_cannot_read_outside_its_folder(tmp_path, path):
 def test_folder_keys_need_source_folder(tmp_path):
     with pytest.raises(ValueError, match="data.labeled_dir is only read with source 'folder'"):
         SemiSupervisedDataModule(source="digits", labeled_dir=str(tmp_path)).setup()
+
+
+def test_pretrain_stage_writes_skipped_files_next_to_split_json(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 4, "b": 4})
+    bad = root / "b" / "zero.png"
+    bad.write_bytes(b"")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        run_cli("pretrain", "--data.source", "folder", "--data.labeled_dir", root,
+                "--data.skip_bad_files", "true", "--data.labels_per_class", 2,
+                "--run-dir", tmp_path / "run", "--trainer.max_epochs", 1,
+                "--trainer.enable_progress_bar", "false")
+    stage = tmp_path / "run" / "pretrain"
+    assert (stage / "skipped_files.txt").read_text() == f"{bad}\n"
+    assert "skip_bad_files: true" in (stage / "config.yaml").read_text()
