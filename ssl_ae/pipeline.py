@@ -143,7 +143,7 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), model=model, trainer=trainer or {})
-            data.split.save(work / "split.json")
+            data.save_split(work)
         if fit_stage(module, data, work, trainer, resume).is_global_zero:
             save_reconstructions(module, data.subset("test", labels=False).images,
                                  work / "recon.png")
@@ -167,6 +167,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     """
     out_dir = Path(out_dir)
     data.train_on = "labeled"
+    data.reuse_split(saved_split(Path(pretrained)))  # the pretrain stage's, if same settings
     data.setup()
     encoder = load_encoder(pretrained, data.image_shape)
     check_same_test_split(data.split, Path(pretrained))
@@ -176,16 +177,21 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
                         trainer=trainer or {})
-            data.split.save(work / "split.json")
+            data.save_split(work)
         fit_stage(module, data, work, trainer, resume)
     return out_dir / STAGE_CHECKPOINT
 
 
+def saved_split(pretrained: Path) -> Optional[Path]:
+    """The split.json the pretrain stage of ``pretrained`` wrote, if any."""
+    folder = pretrained if pretrained.is_dir() else pretrained.parent.parent
+    return next((p for p in (folder / "split.json", folder / "pretrain" / "split.json")
+                 if p.is_file()), None)
+
+
 def check_same_test_split(split: Split, pretrained: Path) -> None:
     """Refuse to finetune on a split whose test images the pretraining may have seen."""
-    folder = pretrained if pretrained.is_dir() else pretrained.parent.parent
-    saved = next((p for p in (folder / "split.json", folder / "pretrain" / "split.json")
-                  if p.is_file()), None)
+    saved = saved_split(pretrained)
     if saved is not None and Split.load(saved).test != split.test:
         raise ValueError(f"the test split differs from the one pretraining held out ({saved}); "
                          "use the same data source, seed and test_fraction as the pretrain stage")

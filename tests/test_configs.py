@@ -5,18 +5,18 @@ import pytest
 from ssl_ae.cli import build_parser
 
 CONFIGS = sorted(Path("configs").rglob("*.yaml"))
-STAGE = {"pretrain": "pretrain", "finetune": "finetune", "run": "run"}
+STAGES = ("pretrain", "finetune", "run", "evaluate")
 
 
 def stage_of(path: Path) -> str:
-    return next(s for s in STAGE if path.stem.startswith(s))
+    return next(s for s in STAGES if path.stem.startswith(s))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=str)
 def test_shipped_config_parses_and_instantiates(path):
     parser = build_parser()
     stage = stage_of(path)
-    extra = ["--pretrained", "x"] if stage == "finetune" else []
+    extra = ["--pretrained", "x"] if stage in ("finetune", "evaluate") else []
     cfg = parser.parse_args([stage, "--config", str(path), *extra])
     parser.instantiate_classes(cfg)
 

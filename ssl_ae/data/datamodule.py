@@ -1,45 +1,92 @@
-"""The semi-supervised LightningDataModule: one split, three loaders."""
+"""The semi-supervised LightningDataModule: one source, one split, the loaders of each stage."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
+from .folders import load_folder
+from .images import conform
+from .pydataset import load_dataset
 from .sources import ImageSource, load_source
 from .splits import Split
+from .transforms import build_augment, default_augment
+
+Part = Literal["unlabeled", "labeled", "val", "test"]
 
 
 class ImageTensorDataset(Dataset):
-    """uint8 images held in memory, served as floats in [0, 1], with or without labels."""
+    """uint8 images held in memory, served as floats in [0, 1], with or without labels.
 
-    def __init__(self, images: torch.Tensor, targets: Optional[torch.Tensor] = None):
-        self.images, self.targets = images, targets
+    Args:
+        images: uint8 (N, C, H, W).
+        targets: int64 (N,) or None (items are images only).
+        augment: an ``HWC uint8 -> HWC uint8`` function (see ``transforms.build_augment``).
+    """
+
+    def __init__(self, images: torch.Tensor, targets: Optional[torch.Tensor] = None,
+                 augment: Optional[Callable[[np.ndarray], np.ndarray]] = None):
+        self.images, self.targets, self.augment = images, targets, augment
+        # One channels-last copy, so each augmented item is a view, not a copy.
+        self._hwc = images.permute(0, 2, 3, 1).contiguous().numpy() if augment else None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int):
-        x = self.images[i].float().div_(255)
+        if self.augment is None:
+            x = self.images[i].float().div_(255)
+        else:
+            out = self.augment(self._hwc[i])
+            out = out[:, :, None] if out.ndim == 2 else out
+            if out.shape != self._hwc.shape[1:]:
+                raise ValueError(f"augmentation {self.augment} turned a {self._hwc.shape[1:]} "
+                                 f"image into {out.shape}; transforms must keep the image size "
+                                 "(crop back to image_size after padding or scaling)")
+            x = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float().div_(255)
         return x if self.targets is None else (x, self.targets[i])
 
 
 class SemiSupervisedDataModule(pl.LightningDataModule):
-    """Unlabeled pool, labeled subset and untouched test split of one image source.
+    """Unlabeled pool, labeled subset, optional validation images and untouched test split.
 
     The split is chosen once in :meth:`setup` from ``seed`` (or read from ``split_file``), before
     any sharding, so every process and every stage sees the same images.
 
     Args:
-        source: built-in source name (``digits`` is embedded and needs no download).
-        root: folder for downloaded datasets.
-        labels_per_class: labeled images per class, drawn from the non-test images.
+        source: ``digits`` (embedded), ``mnist``, ``fashion_mnist``, ``kmnist``, ``cifar10``,
+            ``cifar100``, ``svhn``, ``stl10``; ``folder`` (the next three keys); or a Dataset
+            class by import path, ``package.module.Class`` (see ``ssl_ae.data.pydataset``).
+        root: folder the torchvision datasets are read from (and downloaded to).
+        labeled_dir: ``folder``: a folder with one subfolder of images per class.
+        unlabeled_dir: ``folder``: a folder of unlabeled images, searched recursively.
+        manifest: ``folder``: a ``path,label`` CSV; empty label = unlabeled; paths relative to it.
+        dataset_kwargs: Dataset source: the arguments of the class.
+        test_dataset_kwargs: Dataset source: the arguments for its test split (else a holdout).
+        channels: convert every image to 1 (grey) or 3 (RGB) channels; None keeps the source's.
+        image_size: resize every image to this side; None keeps the source's.
+        skip_bad_files: leave unreadable image files out (warned, listed in the run folder's
+            ``skipped_files.txt``) instead of failing.
+        labels_per_class: labeled images per class, drawn from the non-test images (used unless
+            ``labeled_fraction`` or ``labeled_file`` is set).
+        labeled_fraction: label this fraction of each class of the non-test images instead.
+        labeled_file: label exactly the images listed in this text file instead, one per line:
+            an index, or a file's path relative to the folder it was found in (``cat/01.png``).
+        val_fraction: share of each class's labeled images held out for validation (taken out of
+            the labeled budget, never added to it).
+        labeled_in_unlabeled: the labeled (and validation) images are in the unlabeled pool too.
         test_fraction: size of the stratified test holdout, for sources without a test split.
-        seed: chooses the test holdout and the labeled subset.
+        seed: chooses the test holdout, the labeled and the validation images.
         split_file: a saved ``split.json`` to reuse instead of choosing a new split.
+        pretrain_augment: albumentations pipeline for pretraining, a list of ``{name: ..., arg:
+            ...}``; ``[]`` for none; None: the source's default (``transforms.default_augment``).
+        finetune_augment: the same for the labeled images while finetuning.
         batch_size: images per batch in every loader.
         num_workers: DataLoader worker processes.
         download: let torchvision download missing files.
@@ -48,8 +95,17 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     (pretraining, the default) or the labeled subset (finetuning); the stages set it.
     """
 
-    def __init__(self, source: str = "digits", root: str = "data", labels_per_class: int = 10,
+    def __init__(self, source: str = "digits", root: str = "data",
+                 labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
+                 manifest: Optional[str] = None, dataset_kwargs: Optional[dict[str, Any]] = None,
+                 test_dataset_kwargs: Optional[dict[str, Any]] = None,
+                 channels: Optional[int] = None, image_size: Optional[int] = None,
+                 skip_bad_files: bool = False, labels_per_class: int = 10,
+                 labeled_fraction: Optional[float] = None, labeled_file: Optional[str] = None,
+                 val_fraction: float = 0.0, labeled_in_unlabeled: bool = True,
                  test_fraction: float = 0.25, seed: int = 0, split_file: Optional[str] = None,
+                 pretrain_augment: Optional[list[dict[str, Any]]] = None,
+                 finetune_augment: Optional[list[dict[str, Any]]] = None,
                  batch_size: int = 128, num_workers: int = 0, download: bool = False):
         super().__init__()
         self.save_hyperparameters()
@@ -60,16 +116,79 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.source: Optional[ImageSource] = None
         self.split: Optional[Split] = None
 
+    # ----- source and split -------------------------------------------------------------------
     def setup(self, stage: Optional[str] = None) -> None:
         if self.source is None:
-            self.source = load_source(self.source_name, self.root, self.download)
+            self.source = self._load_source()
         if self.split is None:
-            self.split = self._load_split() if self.split_file else Split.make(
-                self.source.targets, self.labels_per_class, self.seed, test=self.source.test,
-                test_fraction=self.test_fraction, class_names=self.source.classes)
+            self.split = self._load_split() if self.split_file else self._make_split()
             s = self.split
             print(f"[process {rank_zero_only.rank}] split {s.fingerprint()}: {len(s.labeled)} "
                   f"labeled, {len(s.unlabeled)} unlabeled, {len(s.test)} test images", flush=True)
+        if self.split.val:  # as LightningDataModule.from_datasets does: no val images, no val loop
+            self.val_dataloader = self._val_dataloader
+
+    def _load_source(self) -> ImageSource:
+        h = self.hparams
+        folder_keys = [k for k in ("labeled_dir", "unlabeled_dir", "manifest") if h[k]]
+        if folder_keys and self.source_name != "folder":
+            raise ValueError(f"data.{folder_keys[0]} is only read with source 'folder', not "
+                             f"{self.source_name!r}; set data.source: folder")
+        if h.channels not in (None, 1, 3):
+            raise ValueError(f"data.channels must be 1 or 3, got {h.channels}")
+        if h.image_size is not None and h.image_size < 1:
+            raise ValueError(f"data.image_size must be positive, got {h.image_size}")
+        if self.source_name == "folder":
+            return load_folder(h.labeled_dir, h.unlabeled_dir, h.manifest, h.channels,
+                               h.image_size, h.skip_bad_files)
+        if "." in self.source_name:
+            return load_dataset(self.source_name, h.dataset_kwargs, h.test_dataset_kwargs,
+                                h.channels, h.image_size)
+        source = load_source(self.source_name, self.root, self.download)
+        source.images = conform(source.images, h.channels, h.image_size)
+        return source
+
+    def split_settings(self) -> dict[str, Any]:
+        """The settings that decide the split; a saved split is reused only if they match."""
+        keys = ("source", "labeled_dir", "unlabeled_dir", "manifest", "dataset_kwargs",
+                "test_dataset_kwargs", "skip_bad_files", "labels_per_class", "labeled_fraction",
+                "labeled_file", "val_fraction", "labeled_in_unlabeled", "test_fraction", "seed")
+        return json.loads(json.dumps({k: self.hparams[k] for k in keys}, default=str))
+
+    def _make_split(self) -> Split:
+        h, src = self.hparams, self.source
+        if h.labeled_fraction is not None and h.labeled_file is not None:
+            raise ValueError("set data.labeled_fraction or data.labeled_file, not both")
+        labeled = self._read_labeled_file() if h.labeled_file else None
+        return Split.make(src.targets, self.labels_per_class, self.seed, test=src.test,
+                          test_fraction=self.test_fraction, class_names=src.classes,
+                          labeled_fraction=h.labeled_fraction, labeled=labeled,
+                          val_fraction=h.val_fraction,
+                          labeled_in_unlabeled=h.labeled_in_unlabeled,
+                          settings=self.split_settings())
+
+    def _read_labeled_file(self) -> np.ndarray:
+        path = Path(self.hparams.labeled_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"data.labeled_file: {path} is not a file")
+        ids: dict[str, int] = {}
+        for i, name in enumerate(self.source.ids or []):
+            ids[name] = -2 if name in ids else i  # -2: the name is ambiguous
+        chosen, unknown = [], []
+        for line in path.read_text().splitlines():
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            index = int(entry) if entry.isdigit() else ids.get(entry.replace("\\", "/"), -1)
+            if index == -2:
+                raise ValueError(f"data.labeled_file: {entry!r} names several images (found in "
+                                 "more than one folder); list it by index instead")
+            (chosen if index >= 0 else unknown).append(index if index >= 0 else entry)
+        if unknown:
+            raise ValueError(f"data.labeled_file: {len(unknown)} entries of {path} name no image "
+                             f"of the source, e.g. {', '.join(unknown[:5])}; list indices or paths "
+                             "relative to the folder each image was found in")
+        return np.asarray(chosen, dtype=np.int64)
 
     def _load_split(self) -> Split:
         split = Split.load(self.split_file)
@@ -78,6 +197,30 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                              f"{self.source_name!r} has {len(self.source.targets)}; it belongs to "
                              "another dataset")
         return split
+
+    def reuse_split(self, path: Optional[str | Path]) -> bool:
+        """Use the split saved at ``path`` (an earlier stage's) if it came from these settings.
+
+        Returns whether it will be reused; a split already chosen or a ``split_file`` wins.
+        """
+        if self.split is not None or self.split_file or path is None or not Path(path).is_file():
+            return False
+        if Split.load(path).settings != self.split_settings():
+            return False
+        self.split_file = str(path)
+        return True
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """Unreadable files left out of the source (``skip_bad_files``)."""
+        return list(self.source.skipped) if self.source is not None else []
+
+    def save_split(self, folder: str | Path) -> None:
+        """Write ``split.json`` (and ``skipped_files.txt`` if files were skipped) into ``folder``."""
+        self.setup()
+        self.split.save(Path(folder) / "split.json")
+        if self.skipped_files:
+            (Path(folder) / "skipped_files.txt").write_text("\n".join(self.skipped_files) + "\n")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -89,19 +232,38 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.setup()
         return len(self.source.classes)
 
-    def subset(self, which: Literal["unlabeled", "labeled", "test"], labels: bool) -> ImageTensorDataset:
-        """The images of one part of the split, as a dataset."""
+    # ----- datasets and loaders ---------------------------------------------------------------
+    def augment_spec(self, stage: Literal["pretrain", "finetune"]) -> list[dict]:
+        """The augmentation pipeline of ``stage``: the configured one or the source's default."""
+        spec = self.hparams[f"{stage}_augment"]
+        return default_augment(self.source_name, stage, self.image_shape) if spec is None else spec
+
+    def subset(self, which: Part, labels: bool, augment: Optional[str] = None) -> ImageTensorDataset:
+        """The images of one part of the split, as a dataset.
+
+        Args:
+            which: ``unlabeled``, ``labeled``, ``val`` or ``test``.
+            labels: serve ``(image, label)`` pairs instead of images.
+            augment: ``pretrain`` or ``finetune`` to apply that stage's augmentation.
+        """
         self.setup()
         idx = torch.as_tensor(getattr(self.split, which), dtype=torch.long)
         targets = torch.from_numpy(self.source.targets)[idx] if labels else None
-        return ImageTensorDataset(self.source.images[idx], targets)
+        transform = build_augment(self.augment_spec(augment)) if augment else None
+        return ImageTensorDataset(self.source.images[idx], targets, transform)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.subset(self.train_on, labels=self.train_on == "labeled"), True)
+        if self.train_on == "labeled":
+            return self._loader(self.subset("labeled", labels=True, augment="finetune"), True)
+        return self._loader(self.subset("unlabeled", labels=False, augment="pretrain"), True)
+
+    def _val_dataloader(self) -> DataLoader:
+        """The validation images (labeled while finetuning), when ``val_fraction`` > 0."""
+        return self._loader(self.subset("val", labels=self.train_on == "labeled"), False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.subset("test", labels=True), False)

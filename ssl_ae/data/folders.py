@@ -1,0 +1,226 @@
+"""Custom sources without code: a folder per class, a folder of unlabeled images, a CSV manifest.
+
+- ``labeled_dir``: one subfolder per class (its name is the class name), images searched
+  recursively inside each.
+- ``unlabeled_dir``: images without labels, searched recursively.
+- ``manifest``: a CSV with a ``path,label`` header; an empty label means unlabeled. Paths are
+  relative to the CSV's folder and may not leave it (no absolute paths, no ``..`` escapes).
+
+Files whose suffix is not an image suffix (``.txt``, ``.DS_Store``, ...) and hidden files are
+ignored. An unreadable image fails with its path, or with ``skip_bad_files`` is left out with a
+warning and listed in ``ImageSource.skipped``.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .images import natural_channels, pil_to_uint8
+from .sources import ImageSource
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm", ".pbm"}
+BAD_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+@dataclass
+class Item:
+    """One image file: where it is, its class name (None: unlabeled) and its id."""
+
+    path: Path
+    label: Optional[str]
+    id: str
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively, sorted; hidden files and folders skipped."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in filenames if is_image_file(Path(f))]
+    return sorted(found)
+
+
+def _folder(path: str, key: str) -> Path:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data.{key}: {folder} is not a folder")
+    return folder
+
+
+def class_folder_items(labeled_dir: str) -> list[Item]:
+    """The images of a folder with one subfolder per class."""
+    root = _folder(labeled_dir, "labeled_dir")
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise ValueError(f"data.labeled_dir: {root} has no class subfolders; put the images of "
+                         "each class in a subfolder named after the class")
+    items = []
+    for folder in classes:
+        files = list_images(folder)
+        if not files:
+            raise ValueError(f"data.labeled_dir: class folder {folder} holds no images "
+                             f"(suffixes {', '.join(sorted(IMAGE_SUFFIXES))}); fill or remove it")
+        items += [Item(f, folder.name, f.relative_to(root).as_posix()) for f in files]
+    return items
+
+
+def unlabeled_items(unlabeled_dir: str) -> list[Item]:
+    """The images under a folder of unlabeled images."""
+    root = _folder(unlabeled_dir, "unlabeled_dir")
+    files = list_images(root)
+    if not files:
+        raise ValueError(f"data.unlabeled_dir: {root} holds no images "
+                         f"(suffixes {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return [Item(f, None, f.relative_to(root).as_posix()) for f in files]
+
+
+def safe_relative(raw: str, base: Path, where: str) -> Path:
+    """``base / raw``, refusing paths that are absolute or lead outside ``base``."""
+    if not raw:
+        raise ValueError(f"{where}: empty path")
+    if PurePosixPath(raw).is_absolute() or PureWindowsPath(raw).anchor:
+        raise ValueError(f"{where}: absolute path {raw!r} refused; manifest paths must be "
+                         f"relative to the manifest's folder {base}")
+    normal = os.path.normpath(raw.replace("\\", "/"))
+    path = base / normal
+    if normal.split(os.sep)[0] == ".." or not path.resolve().is_relative_to(base.resolve()):
+        raise ValueError(f"{where}: path {raw!r} leads outside the manifest's folder {base}; "
+                         "move the images under that folder and list them relative to it")
+    return path
+
+
+def manifest_items(manifest: str) -> list[Item]:
+    """The rows of a ``path,label`` CSV (empty label: unlabeled)."""
+    csv_path = Path(manifest)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"data.manifest: {csv_path} is not a file")
+    base = csv_path.parent
+    with open(csv_path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
+        raise ValueError(f"data.manifest: {csv_path} must start with the header line 'path,label'")
+    items, missing = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        raw = row[0].strip()
+        label = row[1].strip() if len(row) > 1 else ""
+        path = safe_relative(raw, base, f"{csv_path} line {line}")
+        if not path.is_file():
+            missing.append(raw)
+            continue
+        items.append(Item(path, label or None, path.relative_to(base).as_posix()))
+    if missing:
+        raise FileNotFoundError(
+            f"data.manifest: {len(missing)} paths in {csv_path} do not exist under {base}, "
+            f"e.g. {', '.join(missing[:5])}; fix the paths (relative to the CSV's folder)")
+    if not items:
+        raise ValueError(f"data.manifest: {csv_path} lists no images")
+    return items
+
+
+def decode(path: Path, channels: int, size: int) -> np.ndarray:
+    with Image.open(path) as img:
+        img.load()
+        return pil_to_uint8(img, channels, size)
+
+
+def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
+                skip_bad_files: bool) -> tuple[int, int]:
+    """``channels`` and ``size``, each taken from the first readable image when None."""
+    if channels is not None and size is not None:
+        return channels, size
+    for item in items:
+        try:
+            with Image.open(item.path) as img:
+                img.load()
+                w, h = img.size
+                c = natural_channels(img)
+        except BAD_IMAGE_ERRORS as err:
+            if skip_bad_files:
+                continue
+            raise bad_file(item.path, err) from err
+        if size is None and w != h:
+            raise ValueError(f"{item.path} is {w}x{h}, not square: set data.image_size to the "
+                             "side all images should be resized to")
+        return channels or c, size or w
+    raise ValueError("no readable image among the files given")
+
+
+def bad_file(path: Path, err: Exception) -> ValueError:
+    return ValueError(f"{path}: not a readable image ({err}); fix or remove it, or set "
+                      "data.skip_bad_files: true to leave unreadable files out")
+
+
+def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
+               skip_bad_files: bool) -> tuple[torch.Tensor, list[Item], list[str]]:
+    """Decode every item: uint8 (N, C, S, S) images, the items kept, the paths skipped."""
+    channels, size = first_shape(items, channels, size, skip_bad_files)
+
+    def one(item: Item):
+        try:
+            return decode(item.path, channels, size)
+        except BAD_IMAGE_ERRORS as err:
+            if not skip_bad_files:
+                raise bad_file(item.path, err) from err
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(one, items, chunksize=64))
+    kept = [(a, it) for a, it in zip(arrays, items) if a is not None]
+    skipped = [str(it.path) for a, it in zip(arrays, items) if a is None]
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image files (skip_bad_files), e.g. "
+                      f"{', '.join(skipped[:3])}; the run folder lists them in skipped_files.txt",
+                      stacklevel=2)
+    if not kept:
+        raise ValueError("no readable image among the files given")
+    images = torch.from_numpy(np.stack([a for a, _ in kept]))
+    return images, [it for _, it in kept], skipped
+
+
+def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
+                manifest: Optional[str] = None, channels: Optional[int] = None,
+                image_size: Optional[int] = None, skip_bad_files: bool = False) -> ImageSource:
+    """A source from a class folder, an unlabeled folder and/or a CSV manifest.
+
+    Args:
+        labeled_dir: folder with one subfolder per class.
+        unlabeled_dir: folder of unlabeled images (searched recursively).
+        manifest: ``path,label`` CSV; empty label = unlabeled.
+        channels: 1 or 3; None takes the first image's (grey -> 1, anything else -> 3).
+        image_size: side every image is resized to; None takes the first image's (if square).
+        skip_bad_files: leave unreadable images out (with a warning) instead of failing.
+    """
+    if not (labeled_dir or unlabeled_dir or manifest):
+        raise ValueError("source 'folder' needs data.labeled_dir, data.unlabeled_dir and/or "
+                         "data.manifest")
+    items = []
+    if labeled_dir:
+        items += class_folder_items(labeled_dir)
+    if manifest:
+        items += manifest_items(manifest)
+    if unlabeled_dir:
+        items += unlabeled_items(unlabeled_dir)
+    images, items, skipped = read_items(items, channels, image_size, skip_bad_files)
+    classes = sorted({it.label for it in items if it.label is not None})
+    if not classes:
+        raise ValueError("no labeled images: give data.labeled_dir or labels in data.manifest")
+    index = {name: i for i, name in enumerate(classes)}
+    targets = np.array([-1 if it.label is None else index[it.label] for it in items], dtype=np.int64)
+    return ImageSource("folder", images, targets, classes, ids=[it.id for it in items],
+                       skipped=skipped)

@@ -1,0 +1,95 @@
+"""Bring images of any mode and size to one shape: uint8 (C, H, W), C = 1 or 3, H = W = size."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def natural_channels(img: Image.Image) -> int:
+    """1 for grey modes, 3 for everything else (RGB, RGBA, palette, CMYK, ...)."""
+    if img.mode == "P":
+        return 1 if _palette_is_grey(img) else 3
+    return 1 if img.mode in GREY_MODES else 3
+
+
+def _palette_is_grey(img: Image.Image) -> bool:
+    palette = np.asarray(img.getpalette() or [0, 0, 0]).reshape(-1, 3)
+    return bool((palette == palette[:, :1]).all())
+
+
+def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
+    """A PIL image as a uint8 (channels, size, size) array.
+
+    Transparency (RGBA, LA, palette with a transparent colour) is composited onto black; grey
+    conversion uses PIL's ITU-R 601 luma; the image is resized (squashed, not cropped) to
+    ``size`` x ``size`` with antialiased bilinear filtering.
+    """
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(black, rgba).convert("RGB")
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8))
+    img = img.convert("L" if channels == 1 else "RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def to_pil(image: Any) -> Image.Image:
+    """A PIL image from a PIL image, an (H, W[, C]) numpy array or a (C, H, W) tensor.
+
+    Floats are taken to lie in [0, 1]; integers in [0, 255].
+    """
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.ndim == 3:
+            image = image.permute(1, 2, 0)
+        image = image.numpy()
+    arr = np.asarray(image)
+    if arr.dtype.kind == "f":
+        arr = np.clip(arr * 255 + 0.5, 0, 255)
+    arr = arr.astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ValueError(f"cannot read an image of shape {tuple(np.asarray(image).shape)}: "
+                         "expected (H, W), (H, W, 1|3|4) or a (1|3|4, H, W) tensor")
+    return Image.fromarray(arr)
+
+
+def conform(images: torch.Tensor, channels: Optional[int], size: Optional[int],
+            chunk: int = 4096) -> torch.Tensor:
+    """A uint8 (N, C, H, W) batch with ``channels`` and ``size`` (None keeps what it has)."""
+    n, c, h, w = images.shape
+    channels, size = channels or c, size or h
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if (channels, size, size) == (c, h, w):
+        return images
+    out = torch.empty((n, channels, size, size), dtype=torch.uint8)
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    for start in range(0, n, chunk):
+        x = images[start:start + chunk].float()
+        if channels == 1 and c == 3:
+            x = (x * luma).sum(1, keepdim=True)
+        elif channels == 3 and c == 1:
+            x = x.repeat(1, 3, 1, 1)
+        if (h, w) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        out[start:start + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
+    return out

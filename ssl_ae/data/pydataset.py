@@ -1,0 +1,121 @@
+"""Custom sources with code: any map-style torch Dataset, named by import path in the config.
+
+The contract: ``source: mypackage.module.MyDataset`` (a class or a function returning a
+Dataset) is called with ``dataset_kwargs``; ``len(ds)`` items are read once, into memory.
+Each item is ``(image, label)`` or a bare ``image``:
+
+- ``image``: a PIL image (any mode), an (H, W[, C]) numpy array, or a (C, H, W) tensor; floats
+  in [0, 1], integers in [0, 255]. It is converted to ``channels`` and ``image_size``.
+- ``label``: a class index ``0..K-1`` (int or 0-d tensor); ``-1`` or ``None`` (or a bare image)
+  means unlabeled.
+
+Class names come from ``ds.classes`` if it has them, else ``"0".."K-1"``. With
+``test_dataset_kwargs`` the same callable is called again for the official test split (whose
+items must all be labeled); otherwise a seeded stratified holdout is used.
+
+    data:
+      source: torchvision.datasets.MNIST
+      dataset_kwargs: {root: data, train: true}
+      test_dataset_kwargs: {root: data, train: false}
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .images import natural_channels, pil_to_uint8, to_pil
+from .sources import ImageSource
+
+
+def import_object(path: str) -> Any:
+    """The object at ``package.module.name``; errors say what was not found."""
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"source {path!r}: not an import path ('package.module.Class')")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"source {path!r}: cannot import module {module_name!r} ({err}); is "
+                         "it installed or on PYTHONPATH?") from err
+    if not hasattr(module, attr):
+        raise ValueError(f"source {path!r}: module {module_name!r} has no {attr!r}")
+    return getattr(module, attr)
+
+
+def _split_item(item: Any) -> tuple[Any, int]:
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        image, label = item
+    else:
+        image, label = item, None
+    if label is None:
+        return image, -1
+    if isinstance(label, torch.Tensor):
+        label = label.item()
+    return image, int(label)
+
+
+def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
+                 ) -> tuple[list[np.ndarray], list[int], int, int]:
+    """Every item of ``ds`` as uint8 (C, S, S) arrays and int labels."""
+    arrays, labels = [], []
+    for i in range(len(ds)):
+        try:
+            image, label = _split_item(ds[i])
+            img = to_pil(image)
+            if channels is None or size is None:
+                w, h = img.size
+                if size is None and w != h:
+                    raise ValueError(f"images are {w}x{h}, not square: set data.image_size")
+                channels, size = channels or natural_channels(img), size or w
+            arrays.append(pil_to_uint8(img, channels, size))
+        except (ValueError, TypeError, OSError) as err:
+            raise ValueError(f"{where}, item {i}: {err}") from err
+        if label < -1:
+            raise ValueError(f"{where}, item {i}: label {label} (use 0..K-1, or -1/None for "
+                             "unlabeled)")
+        labels.append(label)
+    if not arrays:
+        raise ValueError(f"{where} is empty")
+    return arrays, labels, channels, size
+
+
+def load_dataset(path: str, dataset_kwargs: Optional[dict] = None,
+                 test_dataset_kwargs: Optional[dict] = None, channels: Optional[int] = None,
+                 image_size: Optional[int] = None) -> ImageSource:
+    """A source from a Dataset class (or factory) given by import path; see the module doc.
+
+    Args:
+        path: ``package.module.Class``.
+        dataset_kwargs: arguments for the training part.
+        test_dataset_kwargs: arguments for the test part; None: a seeded holdout is used.
+        channels: 1 or 3; None takes the first image's.
+        image_size: side every image is resized to; None takes the first image's (if square).
+    """
+    factory = import_object(path)
+    parts = [dataset_kwargs or {}] + ([test_dataset_kwargs] if test_dataset_kwargs is not None else [])
+    arrays, labels, first, n_train = [], [], None, 0
+    for n, kwargs in enumerate(parts):
+        where = f"{path}(**{'test_' if n else ''}dataset_kwargs)"
+        try:
+            ds = factory(**kwargs)
+        except (TypeError, ValueError, OSError, RuntimeError) as err:
+            raise ValueError(f"{where} failed: {err}") from err
+        first = ds if first is None else first
+        a, lab, channels, image_size = read_dataset(ds, where, channels, image_size)
+        if n == 1 and min(lab) < 0:
+            raise ValueError(f"{where}: the test split has unlabeled items; label them all")
+        arrays += a
+        labels += lab
+        n_train = n_train if n else len(labels)
+    targets = np.asarray(labels, dtype=np.int64)
+    if targets.max() < 0:
+        raise ValueError(f"{path}: no item has a label; at least one per class is needed")
+    classes = list(getattr(first, "classes", None) or [str(c) for c in range(targets.max() + 1)])
+    if targets.max() >= len(classes):
+        raise ValueError(f"{path}: label {targets.max()} but only {len(classes)} classes")
+    test = np.arange(n_train, len(labels)) if test_dataset_kwargs is not None else None
+    return ImageSource(path, torch.from_numpy(np.stack(arrays)), targets, [str(c) for c in classes],
+                       test=test)

@@ -1,0 +1,179 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli
+from datahelpers import class_folder, write_png
+from ssl_ae.data import SemiSupervisedDataModule
+from ssl_ae.data.folders import load_folder
+from ssl_ae.data.images import pil_to_uint8
+
+
+def folder_data(tmp_path, **kwargs) -> SemiSupervisedDataModule:
+    data = SemiSupervisedDataModule(source="folder", **kwargs)
+    data.setup()
+    return data
+
+
+def test_class_folder_labels_and_non_image_files_ignored(tmp_path):
+    root = class_folder(tmp_path / "lab", {"cat": 4, "dog": 5})
+    (root / "cat" / "notes.txt").write_text("not an image")
+    (root / "dog" / ".DS_Store").write_bytes(b"\0\1")
+    (root / "README.md").write_text("top-level files are not classes")
+    source = load_folder(labeled_dir=str(root))
+    assert source.classes == ["cat", "dog"]
+    assert np.bincount(source.targets).tolist() == [4, 5]
+    assert source.ids[0] == "cat/000.png" and source.shape == (1, 8, 8)
+    # the pixel value written for dog/002.png is 10*1 + 2
+    assert int(source.images[source.ids.index("dog/002.png")].max()) == 12
+
+
+def test_rgba_and_palette_images_are_converted(tmp_path):
+    rgba = np.zeros((4, 4, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255            # opaque red ...
+    rgba[:, :2, 3] = 0                               # ... left half fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    pal = Image.new("P", (4, 4))
+    pal.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)  # index 1 = pure blue
+    pal.putpixel((3, 3), 1)
+    pal.save(tmp_path / "pal.png")
+    with Image.open(tmp_path / "rgba.png") as img:
+        assert img.mode == "RGBA"
+        out = pil_to_uint8(img, 3, 4)
+    assert out[:, :, :2].max() == 0                  # transparent: composited onto black
+    assert out[0, :, 2:].min() == 200 and out[1:].max() == 0
+    with Image.open(tmp_path / "pal.png") as img:
+        assert img.mode == "P"
+        grey, color = pil_to_uint8(img, 1, 4), pil_to_uint8(img, 3, 4)
+    assert color.shape == (3, 4, 4) and color[:, 3, 3].tolist() == [0, 0, 255] and color.sum() == 255
+    assert grey.shape == (1, 4, 4) and grey[0, 3, 3] == round(0.114 * 255) and grey.sum() == grey[0, 3, 3]
+
+
+def test_mixed_modes_and_sizes_in_one_folder_become_one_shape(tmp_path):
+    root = tmp_path / "lab"
+    write_png(root / "a" / "grey.png", 100, size=8)
+    write_png(root / "a" / "big.png", 50, size=20, mode="RGB")
+    (root / "b").mkdir()
+    Image.new("RGBA", (5, 9), (10, 20, 30, 255)).save(root / "b" / "rgba.png")
+    Image.new("P", (16, 16)).save(root / "b" / "pal.gif")
+    data = folder_data(tmp_path, labeled_dir=str(root), channels=3, image_size=12,
+                       labels_per_class=1, test_fraction=0.5)
+    assert data.image_shape == (3, 12, 12) and data.source.images.dtype == torch.uint8
+    grey = data.source.images[data.source.ids.index("a/grey.png")]
+    assert (grey == 100).all()  # grey -> RGB keeps the value in all three channels
+    rgba = data.source.images[data.source.ids.index("b/rgba.png")]
+    assert rgba[:, 6, 6].tolist() == [10, 20, 30]
+
+
+def test_non_square_image_needs_image_size(tmp_path):
+    (tmp_path / "a").mkdir()
+    Image.new("L", (10, 6)).save(tmp_path / "a" / "wide.png")
+    with pytest.raises(ValueError, match=r"wide.png is 10x6, not square: set data.image_size"):
+        load_folder(labeled_dir=str(tmp_path))
+
+
+def test_corrupt_file_fails_with_its_path(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 3, "b": 3})
+    bad = root / "b" / "truncated.png"
+    bad.write_bytes((root / "b" / "000.png").read_bytes()[:30])
+    with pytest.raises(ValueError, match=rf"{bad}: not a readable image.*skip_bad_files"):
+        load_folder(labeled_dir=str(root))
+
+
+def test_skip_bad_files_warns_and_lists_them_in_the_run_folder(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 3, "b": 3})
+    bad = root / "a" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image files.*broken.jpg"):
+        data = folder_data(tmp_path, labeled_dir=str(root), skip_bad_files=True,
+                           labels_per_class=1, test_fraction=0.3)
+    assert len(data.source.targets) == 6 and data.skipped_files == [str(bad)]
+    out = tmp_path / "stage"
+    out.mkdir()
+    data.save_split(out)
+    assert (out / "skipped_files.txt").read_text().splitlines() == [str(bad)]
+    assert (out / "split.json").is_file()
+
+
+def test_class_below_k_is_named_with_its_count(tmp_path):
+    root = class_folder(tmp_path / "lab", {"common": 10, "rare": 3})
+    with pytest.raises(ValueError, match=r"class 'rare' has 2 images outside the test split, "
+                                         r"fewer than labels_per_class=3"):
+        folder_data(tmp_path, labeled_dir=str(root), labels_per_class=3)
+
+
+@pytest.mark.parametrize("make", ["no_subfolders", "empty_class", "only_text"])
+def test_empty_folders_are_refused(tmp_path, make):
+    root = tmp_path / "lab"
+    root.mkdir()
+    if make == "empty_class":
+        class_folder(root, {"a": 2})
+        (root / "b").mkdir()
+    if make == "only_text":
+        (root / "a").mkdir()
+        (root / "a" / "x.txt").write_text("hi")
+    message = "has no class subfolders" if make == "no_subfolders" else "holds no images"
+    with pytest.raises(ValueError, match=message):
+        load_folder(labeled_dir=str(root))
+    with pytest.raises(ValueError, match="holds no images"):
+        (tmp_path / "unl").mkdir()
+        load_folder(unlabeled_dir=str(tmp_path / "unl"))
+
+
+def test_manifest_with_unlabeled_rows_and_unlabeled_folder(tmp_path):
+    for i in range(6):
+        write_png(tmp_path / "imgs" / f"{i}.png", i)
+    rows = ["path,label"] + [f"imgs/{i}.png,{'odd' if i % 2 else 'even'}" for i in range(4)]
+    rows += ["imgs/4.png,", "./imgs/../imgs/5.png,"]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    write_png(tmp_path / "unl" / "deep" / "x.png", 200)
+    data = folder_data(tmp_path, manifest=str(tmp_path / "m.csv"), unlabeled_dir=str(tmp_path / "unl"),
+                       labels_per_class=1, test_fraction=0.5)
+    src, split = data.source, data.split
+    assert src.classes == ["even", "odd"]
+    assert src.targets.tolist() == [0, 1, 0, 1, -1, -1, -1]
+    assert src.ids[-1] == "deep/x.png" and src.ids[-2] == "imgs/5.png"
+    assert {4, 5, 6} <= set(split.unlabeled)
+    assert not {4, 5, 6} & set(split.test + split.labeled)
+
+
+def test_manifest_missing_paths_are_listed(tmp_path):
+    write_png(tmp_path / "ok.png", 1)
+    rows = ["path,label", "ok.png,a"] + [f"gone{i}.png,a" for i in range(7)]
+    (tmp_path / "m.csv").write_text("\n".join(rows))
+    with pytest.raises(FileNotFoundError,
+                       match=r"7 paths in .*m.csv do not exist.*e.g. gone0.png, gone1.png, gone2.png, "
+                             r"gone3.png, gone4.png;"):
+        load_folder(manifest=str(tmp_path / "m.csv"))
+
+
+@pytest.mark.parametrize("path", ["../secret.png", "sub/../../secret.png", "{abs}", "link/secret.png"])
+def test_manifest_cannot_read_outside_its_folder(tmp_path, path):
+    secret = write_png(tmp_path / "secret.png", 7)
+    folder = tmp_path / "given"
+    write_png(folder / "sub" / "ok.png", 1)
+    (folder / "link").symlink_to(tmp_path)
+    path = path.format(abs=secret)
+    (folder / "m.csv").write_text(f"path,label\nsub/ok.png,a\n{path},b\n")
+    with pytest.raises(ValueError, match=r"m.csv line 3: (absolute path|path) .*(refused|leads outside)"):
+        load_folder(manifest=str(folder / "m.csv"))
+
+
+def test_folder_keys_need_source_folder(tmp_path):
+    with pytest.raises(ValueError, match="data.labeled_dir is only read with source 'folder'"):
+        SemiSupervisedDataModule(source="digits", labeled_dir=str(tmp_path)).setup()
+
+
+def test_pretrain_stage_writes_skipped_files_next_to_split_json(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 4, "b": 4})
+    bad = root / "b" / "zero.png"
+    bad.write_bytes(b"")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        run_cli("pretrain", "--data.source", "folder", "--data.labeled_dir", root,
+                "--data.skip_bad_files", "true", "--data.labels_per_class", 2,
+                "--run-dir", tmp_path / "run", "--trainer.max_epochs", 1,
+                "--trainer.enable_progress_bar", "false")
+    stage = tmp_path / "run" / "pretrain"
+    assert (stage / "skipped_files.txt").read_text() == f"{bad}\n"
+    assert "skip_bad_files: true" in (stage / "config.yaml").read_text()

@@ -1,0 +1,106 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from conftest import read_json, run_cli
+from ssl_ae.data import SemiSupervisedDataModule, load_source
+from ssl_ae.data.images import conform
+
+SHARED = Path(__file__).parents[2] / "shared" / "datasets"
+
+
+class MixedDataset(Dataset):
+    """Items in every accepted form; importable as ``test_data_sources.MixedDataset``."""
+
+    classes = ["zero", "one"]
+
+    def __init__(self, n: int = 12, test: bool = False):
+        self.n, self.test = n, test
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        label = i % 2
+        if i % 4 == 0:
+            return Image.new("RGBA", (10, 10), (40, 40, 40, 255)), label
+        if i % 4 == 1:
+            return np.full((10, 10), 40, dtype=np.uint8), torch.tensor(label)
+        if i % 4 == 2:
+            return torch.full((3, 10, 10), 40 / 255), (label if self.test or i < 6 else None)
+        return torch.full((1, 10, 10), 40, dtype=torch.uint8), (label if self.test or i < 6 else -1)
+
+
+def test_dataset_by_import_path(tmp_path):
+    data = SemiSupervisedDataModule(source="test_data_sources.MixedDataset", channels=1,
+                                    image_size=6, dataset_kwargs={"n": 12},
+                                    test_dataset_kwargs={"n": 4, "test": True}, labels_per_class=1)
+    data.setup()
+    src = data.source
+    assert src.shape == (1, 6, 6) and (src.images == 40).all()
+    assert src.classes == ["zero", "one"] and src.test.tolist() == [12, 13, 14, 15]
+    assert src.targets[:12].tolist() == [0, 1, 0, 1, 0, 1, -1, -1, 0, 1, -1, -1]
+    assert not {6, 7, 10, 11} & set(data.split.labeled)
+
+
+def test_dataset_import_errors_say_what_is_missing():
+    with pytest.raises(ValueError, match="cannot import module 'nopkg'"):
+        SemiSupervisedDataModule(source="nopkg.Data").setup()
+    with pytest.raises(ValueError, match="module 'test_data_sources' has no 'Nothing'"):
+        SemiSupervisedDataModule(source="test_data_sources.Nothing").setup()
+    with pytest.raises(ValueError, match="unknown data source 'cifar'; known: cifar10, cifar100"):
+        load_source("cifar")
+
+
+def test_builtin_source_missing_files_says_what_to_place_where(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"cifar10 not found in {tmp_path}: place "
+                                                r"cifar-10-batches-py/ .*--data.download true"):
+        load_source("cifar10", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"MNIST/raw/ holding the four original files "
+                                                r"train-images-idx3-ubyte.gz"):
+        load_source("mnist", tmp_path)
+
+
+def gz_only_root(tmp_path) -> Path:
+    if not (SHARED / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no MNIST files at {SHARED}")
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (SHARED / "MNIST" / "raw").glob("*.gz"):
+        shutil.copy(f, raw)
+    return tmp_path
+
+
+def test_mnist_loads_from_the_original_gz_files_only(tmp_path):
+    root = gz_only_root(tmp_path)
+    source = load_source("mnist", root)
+    assert source.images.shape == (70000, 1, 28, 28) and source.images.dtype == torch.uint8
+    assert source.test.tolist() == list(range(60000, 70000))
+    assert np.bincount(source.targets[:60000]).tolist()[:3] == [5923, 6742, 5958]
+    data = SemiSupervisedDataModule(source="mnist", root=str(root), channels=3)
+    data.setup()
+    assert data.image_shape == (3, 28, 28) and data.split.test == source.test.tolist()
+    assert all(torch.equal(data.source.images[:, c], source.images[:, 0]) for c in range(3))
+    resized = conform(source.images[:50], None, 32)
+    assert resized.shape == (50, 1, 32, 32)
+    assert (resized.float().mean() - source.images[:50].float().mean()).abs() < 2  # resized, not changed
+
+
+@pytest.mark.slow
+def test_pipeline_runs_on_mnist_from_gz_files(tmp_path):
+    root = gz_only_root(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    run_cli("run", "--run-dir", run_dir, "--data.source", "mnist", "--data.root", root,
+            "--pretrain_trainer.max_epochs", 1, "--pretrain_trainer.limit_train_batches", 20,
+            "--finetune_trainer.max_epochs", 3, "--seed", 0, "--pretrain_trainer.enable_progress_bar", "false",
+            "--finetune_trainer.enable_progress_bar", "false")
+    split = read_json(run_dir / "finetune" / "split.json")
+    assert split["test"] == list(range(60000, 70000)) and len(split["labeled"]) == 100
+    rows = {r["method"]: r["accuracy"] for r in read_json(run_dir / "report" / "results.json")}
+    assert rows["logistic regression on pixels"] > 0.6  # the real MNIST test set, not noise
+    assert 0.0 <= rows["autoencoder + linear head"] <= 1.0  # 20 pretraining steps: no claim
