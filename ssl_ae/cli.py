@@ -25,7 +25,7 @@ from .rundir import check_writable, new_run_dir
 # Trainer arguments the stages own: they write logs and checkpoints into the run folder.
 TRAINER_SKIP = {"logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins"}
 PRETRAIN_TRAINER = {"max_epochs": 60}
-FINETUNE_TRAINER = {"max_epochs": 200, "log_every_n_steps": 1}
+FINETUNE_TRAINER = {"max_epochs": 100, "log_every_n_steps": 1}
 
 
 def add_trainer(parser: ArgumentParser, key: str, defaults: dict) -> None:

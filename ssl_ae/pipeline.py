@@ -39,7 +39,7 @@ class AutoencoderSpec:
         encoder_kwargs: extra encoder arguments, e.g. ``{widths: [32, 64]}``; the decoder gets
             the same ones with every list reversed.
         objective: registered objective name (``plain``, ``denoising``, ...).
-        objective_kwargs: its arguments, e.g. ``{noise: gaussian, strength: 0.3}``.
+        objective_kwargs: its arguments, e.g. ``{noise: gaussian, strength: 0.3, shift: 1}``.
         lr: peak learning rate.
         weight_decay: AdamW weight decay.
     """
@@ -49,7 +49,7 @@ class AutoencoderSpec:
     encoder_kwargs: dict[str, Any] = field(default_factory=lambda: {"widths": [32, 64]})
     objective: str = "denoising"
     objective_kwargs: dict[str, Any] = field(
-        default_factory=lambda: {"noise": "gaussian", "strength": 0.3})
+        default_factory=lambda: {"noise": "gaussian", "strength": 0.3, "shift": 1})
     lr: float = 2e-3
     weight_decay: float = 1e-4
 
@@ -81,7 +81,7 @@ class HeadSpec:
     head: str = "linear"
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     freeze_encoder: bool = True
-    lr: float = 1e-2
+    lr: float = 3e-2
     weight_decay: float = 1e-3
 
     def build(self, encoder: torch.nn.Module, num_classes: int) -> ClassifierModule:
@@ -96,9 +96,8 @@ def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
     checkpoint = ModelCheckpoint(dirpath=out_dir / STAGE_CHECKPOINT.parent,
                                  filename=STAGE_CHECKPOINT.stem, enable_version_counter=False)
     trainer_kwargs = {"enable_model_summary": False, **trainer_kwargs}
-    # Both are by design: the stage writes config.yaml first, and a frozen encoder stays in eval mode.
+    # By design: the stage writes config.yaml and split.json before the logger starts.
     warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
-    warnings.filterwarnings("ignore", message="Found .* module\\(s\\) in eval mode")
     return pl.Trainer(default_root_dir=out_dir, logger=CSVLogger(out_dir, name="", version=""),
                       callbacks=[checkpoint, DivergenceGuard(), RunFacts()],
                       plugins=[AtomicCheckpointIO()], **trainer_kwargs)

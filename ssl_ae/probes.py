@@ -5,6 +5,10 @@ once; the from-scratch and full fine-tune baselines train an encoder on the labe
 """
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -12,7 +16,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from .modules import ClassifierModule
 from .nets import create_head
@@ -59,12 +63,29 @@ def full_proba(model, test_x: np.ndarray, train_y: np.ndarray) -> np.ndarray:
     return probs
 
 
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Hide Lightning's per-fit banners while a sweep runs hundreds of small fits."""
+    logger = logging.getLogger("pytorch_lightning")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def train_classifier(module: ClassifierModule, train_x: torch.Tensor, train_y: torch.Tensor,
-                     epochs: int, batch_size: int = 128) -> ClassifierModule:
-    """Fit ``module`` on in-memory inputs for a fixed number of epochs (no model selection)."""
-    loader = DataLoader(TensorDataset(train_x, train_y), batch_size=batch_size, shuffle=True)
-    pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False, devices=1).fit(module, loader)
+                     steps: int, batch_size: int = 128) -> ClassifierModule:
+    """Fit ``module`` on in-memory inputs for a fixed number of steps (no model selection),
+    drawn in one epoch to skip Lightning's per-epoch overhead."""
+    batch_size = min(batch_size, len(train_x))
+    data = TensorDataset(train_x, train_y)
+    sampler = RandomSampler(data, replacement=True, num_samples=steps * batch_size)
+    with quiet_lightning():
+        pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, devices=1,
+                   ).fit(module, DataLoader(data, batch_size=batch_size, sampler=sampler))
     return module.eval()
 
 
@@ -75,14 +96,14 @@ def predict_proba(module: nn.Module, test_x: torch.Tensor, batch_size: int = 102
 
 
 def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,
-                     test_x: torch.Tensor, num_classes: int, epochs: int, **head_kwargs) -> np.ndarray:
-    """A head trained by ``ClassifierModule`` on cached frozen codes: the same optimiser and
-    schedule as finetuning through the frozen encoder, without re-encoding every step."""
-    identity = nn.Identity()
-    module = ClassifierModule(identity, create_head(head, in_dim=train_x.shape[1],
-                                                    num_classes=num_classes, **head_kwargs),
-                              num_classes)
-    return predict_proba(train_classifier(module, train_x, train_y, epochs), test_x)
+                     test_x: torch.Tensor, num_classes: int, steps: int, lr: float,
+                     **head_kwargs) -> np.ndarray:
+    """A head trained by ``ClassifierModule`` on cached frozen codes, full batch: the same
+    optimiser and schedule as finetuning through the frozen encoder, without re-encoding."""
+    module = ClassifierModule(nn.Identity(), create_head(head, in_dim=train_x.shape[1],
+                                                        num_classes=num_classes, **head_kwargs),
+                              num_classes, lr=lr)
+    return predict_proba(train_classifier(module, train_x, train_y, steps, len(train_x)), test_x)
 
 
 def images_to_float(images: torch.Tensor) -> torch.Tensor:

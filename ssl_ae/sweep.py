@@ -32,8 +32,10 @@ class SweepSpec:
     Args:
         labels_per_class: values of k; those above what the smallest class has are skipped.
         seeds: seeds of the labeled draws.
-        head_epochs: epochs of the linear and MLP heads on frozen codes.
-        scratch_epochs: epochs of the from-scratch encoder (and of full fine-tuning).
+        head_steps: full-batch steps of the linear and MLP heads on frozen codes.
+        head_lr: their learning rate.
+        scratch_steps: steps (batches of up to 128 images) of the from-scratch encoder and of
+            full fine-tuning.
         full_finetune: also fine-tune the whole pretrained encoder (a separate row).
         knn_neighbours: k of the kNN probe.
         pca_components: size of the PCA baseline's features.
@@ -41,8 +43,9 @@ class SweepSpec:
 
     labels_per_class: list[int] = field(default_factory=lambda: [1, 5, 10, 25, 100])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    head_epochs: int = 200
-    scratch_epochs: int = 100
+    head_steps: int = 200
+    head_lr: float = 3e-2
+    scratch_steps: int = 300
     full_finetune: bool = False
     knn_neighbours: int = 5
     pca_components: int = 32
@@ -108,9 +111,9 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     num_classes = len(cache.classes)
     z_train, z_test = torch.from_numpy(train).float(), torch.from_numpy(test_codes).float()
     yield "frozen encoder + linear head", True, probes.head_on_features(
-        "linear", z_train, y, z_test, num_classes, spec.head_epochs)
+        "linear", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + MLP head", True, probes.head_on_features(
-        "mlp", z_train, y, z_test, num_classes, spec.head_epochs)
+        "mlp", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + logistic regression", True, probes.logistic_regression(train, y.numpy(), test_codes)
     yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes, spec.knn_neighbours)
     pixels = cache.images.flatten(1).float().numpy() / 255
@@ -119,11 +122,11 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
         pixels[pool], pixels[lab], y.numpy(), pixels[test], spec.pca_components)
     images = probes.images_to_float(cache.images)
     yield "same encoder from scratch", False, train_encoder(
-        fresh_encoder(cache.encoder_spec), images[lab], y, images[test], num_classes, spec.scratch_epochs)
+        fresh_encoder(cache.encoder_spec), images[lab], y, images[test], num_classes, spec.scratch_steps)
     if spec.full_finetune:
         yield "full fine-tune", False, train_encoder(
             load_encoder(cache.pretrained), images[lab], y, images[test], num_classes,
-            spec.scratch_epochs, lr=1e-3)
+            spec.scratch_steps, lr=1e-3)
 
 
 def fresh_encoder(spec: dict) -> torch.nn.Module:
@@ -132,12 +135,12 @@ def fresh_encoder(spec: dict) -> torch.nn.Module:
 
 
 def train_encoder(encoder: torch.nn.Module, train_x: torch.Tensor, train_y: torch.Tensor,
-                  test_x: torch.Tensor, num_classes: int, epochs: int, lr: float = 1e-2) -> np.ndarray:
+                  test_x: torch.Tensor, num_classes: int, steps: int, lr: float = 1e-2) -> np.ndarray:
     """Encoder and linear head trained together on the labeled images only."""
     module = ClassifierModule(encoder, create_head("linear", in_dim=encoder.code_dim,
                                                    num_classes=num_classes),
                               num_classes, freeze_encoder=False, lr=lr)
-    return probes.predict_proba(probes.train_classifier(module, train_x, train_y, epochs), test_x)
+    return probes.predict_proba(probes.train_classifier(module, train_x, train_y, steps), test_x)
 
 
 def summarize(rows: list[Row]) -> list[dict]:

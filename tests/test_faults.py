@@ -61,7 +61,7 @@ def test_divergence_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, mon
     spec = pipeline.AutoencoderSpec(objective="test_diverging", objective_kwargs={})
     out = tmp_path / "pretrain"
     with pytest.raises(FloatingPointError, match=r"loss became nan at step 15 \(epoch 1\).*Lower the learning rate"):
-        pipeline.pretrain(SemiSupervisedDataModule(), out, spec,
+        pipeline.pretrain(SemiSupervisedDataModule(batch_size=128), out, spec,
                           {"max_epochs": 3, "enable_progress_bar": False})
     assert not out.exists()
     kept = load_checkpoint(tmp_path / "pretrain.partial" / "checkpoints" / "last.ckpt")
@@ -118,7 +118,7 @@ def test_two_process_ddp_run_matches_single_process_evaluation(tmp_path):
               if line.startswith("[process ") and " split " in line}
     assert set(prints) == {"[process 0]", "[process 1]"}, log[-3000:]
     assert len(set(prints.values())) == 1
-    assert "batch size 128 per device x 2 process(es) = 256 global" in log
+    assert "batch size 64 per device x 2 process(es) = 128 global" in log
     reported = read_json(run_dir / "report" / "results.json")[0]["accuracy"]
     single = pipeline.evaluate(SemiSupervisedDataModule(), run_dir / "finetune")[0].accuracy
     assert single == reported

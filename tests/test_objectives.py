@@ -50,3 +50,13 @@ def test_unknown_loss_and_noise_rejected():
         create_objective("plain", loss="huber")
     with pytest.raises(ValueError, match="unknown noise 'blur'"):
         create_objective("denoising", noise="blur")
+
+
+def test_random_shift_moves_each_image_within_bounds():
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 4, 4] = 1
+    shifted = Denoising(noise="gaussian", strength=0.0, shift=1).corrupt(x)
+    rows, cols = torch.nonzero(shifted[:, 0] == 1, as_tuple=True)[1:]
+    assert shifted.sum() == 64  # every bright pixel survives, none is duplicated
+    assert set(rows.tolist()) == {3, 4, 5} and set(cols.tolist()) == {3, 4, 5}

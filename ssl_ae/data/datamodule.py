@@ -106,7 +106,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                  test_fraction: float = 0.25, seed: int = 0, split_file: Optional[str] = None,
                  pretrain_augment: Optional[list[dict[str, Any]]] = None,
                  finetune_augment: Optional[list[dict[str, Any]]] = None,
-                 batch_size: int = 128, num_workers: int = 0, download: bool = False):
+                 batch_size: int = 64, num_workers: int = 0, download: bool = False):
         super().__init__()
         self.save_hyperparameters()
         self.source_name, self.root, self.download = source, root, download

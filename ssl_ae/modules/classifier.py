@@ -1,6 +1,8 @@
 """Stage 2: a classifier head on an encoder, frozen by default."""
 from __future__ import annotations
 
+import warnings
+
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -9,6 +11,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .autoencoder import CHECKPOINT_KEY
 from .rng import rng_state, set_rng_state
+
+
+# A frozen encoder is in eval mode on purpose; Lightning warns about any module in eval mode.
+warnings.filterwarnings("ignore", message=r"Found .* module\(s\) in eval mode")
 
 
 class ClassifierModule(pl.LightningModule):
