@@ -72,21 +72,26 @@ def feasible_ks(targets: np.ndarray, pool: np.ndarray, ks: list[int]) -> list[in
 
 def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
               spec: Optional[SweepSpec] = None) -> tuple[list[Row], dict]:
-    """Train and score every method for every (k, seed); return the rows and, for figures,
-    the predictions of the frozen linear head on the first seed of the largest k."""
+    """Train and score every method for every (k, seed); return the rows and, for the report,
+    every split and the predictions of the frozen linear head on the first seed of the
+    largest k."""
     spec = spec or SweepSpec()
     cache = build_cache(data, pretrained)
     ks = feasible_ks(cache.targets.numpy(), cache.pool, spec.labels_per_class)
-    rows, kept = [], {}
+    if not ks:
+        raise ValueError(f"no labels_per_class in {spec.labels_per_class} is possible: the "
+                         "smallest class has fewer non-test images; choose smaller values")
+    rows, kept = [], {"splits": {}}
     jobs = [(k, seed) for k in ks for seed in spec.seeds]
     for k, seed in tqdm(jobs, desc="few-label sweep", unit="split"):
         split = Split.make(cache.targets.numpy(), k, seed, test=cache.test, class_names=cache.classes)
+        kept["splits"][f"k{k}-seed{seed}"] = split
         for method, frozen, probs in methods(cache, split, spec):
             y_test = cache.targets[cache.test]
             rows.append(Row(method, frozen, k, seed, **score(probs, y_test)))
             if method == "frozen encoder + linear head" and k == ks[-1] and seed == spec.seeds[0]:
-                kept = {"probs": probs, "targets": y_test.numpy(), "labeled": split.labeled,
-                        "k": k, "test": cache.test}
+                kept.update(probs=probs, targets=y_test.numpy(), labeled=split.labeled, k=k,
+                            test=cache.test)
     return rows, kept
 
 
@@ -176,6 +181,9 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
     autoencoder = load_autoencoder(pretrained, data.image_shape)
     with stage_folder(out_dir, overwrite) as work:
         report.write_results(rows, work)
+        (work / "splits").mkdir()
+        for name, split in kept["splits"].items():
+            split.save(work / "splits" / f"{name}.json")
         report.label_curve(summary, work / "label_curve.png")
         report.confusion_figure(kept["probs"], kept["targets"], data.source.classes,
                                 work / "confusion.png",
@@ -193,7 +201,7 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
             f"{len({r.seed for r in rows})} seeds.\n\n"
             "## Test accuracy\n\n" + report.summary_table(summary) + "\n\n"
             "Balanced accuracy, macro F1 and expected calibration error per run are in "
-            "`results.csv`.\n\n![accuracy against labels](label_curve.png)\n\n"
+            "`results.csv`; the labeled images of every run are in `splits/`.\n\n![accuracy against labels](label_curve.png)\n\n"
             "![confusion matrix](confusion.png)\n\n![frozen codes](features.png)\n\n"
             "![reconstructions](reconstructions.png)\n")
     return summary
