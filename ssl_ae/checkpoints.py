@@ -67,7 +67,8 @@ def load_classifier(path: str | Path, image_shape: tuple[int, int, int] | None =
     head = create_head(head_spec.pop("name"), **head_spec)
     hparams = checkpoint["hyper_parameters"]
     module = ClassifierModule(encoder, head, hparams["num_classes"],
-                              freeze_encoder=hparams["freeze_encoder"])
+                              freeze_encoder=hparams["freeze_encoder"],
+                              class_names=hparams.get("class_names"))
     load_weights(module, checkpoint["state_dict"], checkpoint["path"])
     return module
 

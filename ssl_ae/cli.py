@@ -18,9 +18,9 @@ import pytorch_lightning as pl
 from jsonargparse import ActionConfigFile, ArgumentParser
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import pipeline, sweep
+from . import inference, pipeline, sweep
 from .data import SemiSupervisedDataModule
-from .rundir import check_writable, new_run_dir
+from .rundir import check_writable, new_run_dir, stage_folder
 
 # Trainer arguments the stages own: they write logs and checkpoints into the run folder.
 TRAINER_SKIP = {"logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins"}
@@ -33,18 +33,28 @@ def add_trainer(parser: ArgumentParser, key: str, defaults: dict) -> None:
     parser.set_defaults({f"{key}.{k}": v for k, v in defaults.items()})
 
 
-def stage_parser(stage: str, description: str) -> ArgumentParser:
-    parser = ArgumentParser(prog=f"ssl-ae {stage}", description=description)
+def base_parser(command: str, description: str) -> ArgumentParser:
+    parser = ArgumentParser(prog=f"ssl-ae {command}", description=description)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML config file(s)")
     parser.add_argument("--run-dir", type=Optional[str], default=None,
                         help="run folder (default: a new folder under runs/)")
     parser.add_argument("--overwrite", type=bool, default=False,
                         help="replace results already in the run folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
+    return parser
+
+
+def stage_parser(command: str, description: str) -> ArgumentParser:
+    parser = base_parser(command, description)
     parser.add_argument("--resume", type=bool, default=False,
                         help="continue an interrupted stage from its last checkpoint")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
     parser.add_class_arguments(SemiSupervisedDataModule, "data")
     return parser
+
+
+def add_pretrained(parser: ArgumentParser) -> None:
+    parser.add_argument("--pretrained", type=str, required=True,
+                        help="pretrain checkpoint, pretrain folder or run folder")
 
 
 def build_parser() -> ArgumentParser:
@@ -53,8 +63,7 @@ def build_parser() -> ArgumentParser:
     add_trainer(pretrain, "trainer", PRETRAIN_TRAINER)
 
     finetune = stage_parser("finetune", "Train a classifier head on a pretrained encoder.")
-    finetune.add_argument("--pretrained", type=str, required=True,
-                          help="pretrain checkpoint, pretrain folder or run folder")
+    add_pretrained(finetune)
     finetune.add_class_arguments(pipeline.HeadSpec, "head")
     add_trainer(finetune, "trainer", FINETUNE_TRAINER)
 
@@ -66,16 +75,60 @@ def build_parser() -> ArgumentParser:
 
     evaluate = stage_parser("evaluate", "Few-label sweep: labels per class x seeds, every method "
                                         "and baseline on the same splits, with a report.")
-    evaluate.add_argument("--pretrained", type=str, required=True,
-                          help="pretrain checkpoint, pretrain folder or run folder")
+    add_pretrained(evaluate)
     evaluate.add_class_arguments(sweep.SweepSpec, "sweep")
+
+    predict = base_parser("predict", "Classify every image in a folder with a finetuned "
+                                     "checkpoint; write path, predicted class, probability.")
+    predict.add_argument("--finetuned", type=str, required=True,
+                         help="finetune checkpoint, finetune folder or run folder")
+    predict.add_argument("--images", type=str, required=True, help="folder of images (recursive)")
+    predict.add_argument("--skip_bad_files", type=bool, default=False,
+                         help="skip unreadable images instead of failing")
+
+    embed = stage_parser("embed", "Write the frozen codes of a dataset as codes.npy + index.csv.")
+    add_pretrained(embed)
+
+    reconstruct = stage_parser("reconstruct", "Decode test images (corrupted as in training, "
+                                              "side by side) into reconstructions.png.")
+    add_pretrained(reconstruct)
+    reconstruct.add_argument("--count", type=int, default=32, help="number of test images")
+    reconstruct.add_argument("--corrupt", type=bool, default=True,
+                             help="show the objective's corruption (noise, masking) too")
 
     parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0])
     commands = parser.add_subcommands(dest="command")
-    for name, sub in (("run", run), ("pretrain", pretrain), ("finetune", finetune),
-                      ("evaluate", evaluate)):
-        commands.add_subcommand(name, sub, help=sub.description)
+    for sub in (run, pretrain, finetune, evaluate, predict, embed, reconstruct):
+        commands.add_subcommand(sub.prog.split()[-1], sub, help=sub.description)
     return parser
+
+
+def dispatch(command: str, init, run_dir: Path) -> None:
+    """Run one command with its instantiated config."""
+    trainers = {k: init[k].as_dict() for k in ("trainer", "pretrain_trainer", "finetune_trainer")
+                if k in init}
+    if command == "run":
+        if not init.resume:
+            check_writable(run_dir, init.overwrite)
+        pipeline.run(init.data, run_dir, init.model, init.head, trainers["pretrain_trainer"],
+                     trainers["finetune_trainer"], init.overwrite, init.resume)
+    elif command == "pretrain":
+        pipeline.pretrain(init.data, run_dir / "pretrain", init.model, trainers["trainer"],
+                          init.overwrite, init.resume)
+    elif command == "finetune":
+        pipeline.finetune(init.data, init.pretrained, run_dir / "finetune", init.head,
+                          trainers["trainer"], init.overwrite, init.resume)
+    elif command == "evaluate":
+        sweep.evaluate(init.data, init.pretrained, run_dir / "report", init.sweep, init.overwrite)
+    else:
+        with stage_folder(run_dir / command, init.overwrite) as work:
+            if command == "predict":
+                inference.predict(init.finetuned, init.images, work / "predictions.csv",
+                                  init.skip_bad_files)
+            elif command == "embed":
+                inference.embed(init.pretrained, init.data, work)
+            else:
+                inference.reconstruct(init.pretrained, init.data, work, init.count, init.corrupt)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -83,24 +136,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     cfg = parser.parse_args(argv)
     command = cfg.command
     init = parser.instantiate_classes(cfg)[command]
-    trainers = {k: init[k].as_dict() for k in ("trainer", "pretrain_trainer", "finetune_trainer")
-                if k in init}
     pl.seed_everything(init.seed, workers=True)
     run_dir = new_run_dir(init.run_dir)
     try:
-        if command == "run":
-            if not init.resume:
-                check_writable(run_dir, init.overwrite)
-            pipeline.run(init.data, run_dir, init.model, init.head, trainers["pretrain_trainer"],
-                         trainers["finetune_trainer"], init.overwrite, init.resume)
-        elif command == "pretrain":
-            pipeline.pretrain(init.data, run_dir / "pretrain", init.model, trainers["trainer"],
-                              init.overwrite, init.resume)
-        elif command == "finetune":
-            pipeline.finetune(init.data, init.pretrained, run_dir / "finetune", init.head,
-                              trainers["trainer"], init.overwrite, init.resume)
-        else:
-            sweep.evaluate(init.data, init.pretrained, run_dir / "report", init.sweep, init.overwrite)
+        dispatch(command, init, run_dir)
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as err:
         sys.exit(f"ssl-ae {command}: error: {err}")
     if rank_zero_only.rank == 0:

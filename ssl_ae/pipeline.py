@@ -84,11 +84,11 @@ class HeadSpec:
     lr: float = 3e-2
     weight_decay: float = 1e-3
 
-    def build(self, encoder: torch.nn.Module, num_classes: int) -> ClassifierModule:
-        head = create_head(self.head, in_dim=encoder.code_dim, num_classes=num_classes,
+    def build(self, encoder: torch.nn.Module, classes: list[str]) -> ClassifierModule:
+        head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
                            **self.head_kwargs)
-        return ClassifierModule(encoder, head, num_classes, freeze_encoder=self.freeze_encoder,
-                                lr=self.lr, weight_decay=self.weight_decay)
+        return ClassifierModule(encoder, head, len(classes), freeze_encoder=self.freeze_encoder,
+                                lr=self.lr, weight_decay=self.weight_decay, class_names=classes)
 
 
 def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
@@ -171,7 +171,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     encoder = load_encoder(pretrained, data.image_shape)
     check_same_test_split(data.split, Path(pretrained))
     head = head or HeadSpec()
-    module = head.build(encoder, data.num_classes)
+    module = head.build(encoder, data.source.classes)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,

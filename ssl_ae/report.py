@@ -58,13 +58,19 @@ def save_reconstructions(module, images_uint8: torch.Tensor, path: Path, n: int 
     pairs = torch.stack([x, recon], 1)
     rows = [pairs[i:i + 8].transpose(0, 1).flatten(0, 1) for i in range(0, len(x), 8)]
     grid = image_grid(torch.cat(rows), ncols=min(8, len(x)))
-    fig, ax = plt.subplots(figsize=(8, grid.shape[0] / grid.shape[1] * 8))
+    save_figure(grid, path, "test images (odd rows) and their reconstructions (even rows)")
+
+
+def save_figure(grid: np.ndarray, path: Path, title: str) -> Path:
+    """Save an image grid from :func:`image_grid` as a titled PNG."""
+    fig, ax = plt.subplots(figsize=(8, grid.shape[0] / grid.shape[1] * 8 + 0.4))
     ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
               interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title("test images (odd rows) and their reconstructions (even rows)")
+    ax.set_title(title, fontsize=9)
     fig.savefig(path, bbox_inches="tight", dpi=120)
     plt.close(fig)
+    return path
 
 
 def markdown_table(rows: list[Row]) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import warnings
 
+from typing import Optional
+
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -30,10 +32,12 @@ class ClassifierModule(pl.LightningModule):
         freeze_encoder: keep the encoder fixed and train the head only.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        class_names: names of the classes, kept in checkpoints for predictions.
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int,
-                 freeze_encoder: bool = True, lr: float = 1e-2, weight_decay: float = 1e-3):
+                 freeze_encoder: bool = True, lr: float = 3e-2, weight_decay: float = 1e-3,
+                 class_names: Optional[list[str]] = None):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder", "head"])
         self.encoder, self.head = encoder, head

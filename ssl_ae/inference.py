@@ -1,0 +1,73 @@
+"""Using trained checkpoints: classify a folder, export codes, show reconstructions."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import probes
+from .checkpoints import load_autoencoder, load_classifier
+from .data import SemiSupervisedDataModule
+from .data.folders import read_items, unlabeled_items
+from .report import image_grid, save_figure
+
+
+def read_folder(folder: str | Path, channels: int, size: int, skip_bad_files: bool = False):
+    """uint8 images (N, C, H, W) of every image under ``folder`` and their relative paths."""
+    images, items, skipped = read_items(unlabeled_items(str(folder)), channels, size, skip_bad_files)
+    return images, [it.id for it in items], skipped
+
+
+def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
+            skip_bad_files: bool = False) -> Path:
+    """Write ``path,predicted_class,probability`` for every image under ``folder``."""
+    module = load_classifier(finetuned).eval()
+    spec = module.encoder.spec
+    images, paths, _ = read_folder(folder, spec["in_channels"], spec["image_size"], skip_bad_files)
+    probs = probes.predict_proba(module, probes.images_to_float(images))
+    classes = module.hparams.get("class_names") or [str(c) for c in range(probs.shape[1])]
+    with open(out_csv, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "predicted_class", "probability"])
+        for path, p in zip(paths, probs):
+            writer.writerow([path, classes[int(p.argmax())], f"{p.max():.4f}"])
+    return out_csv
+
+
+def embed(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path) -> Path:
+    """Write the codes of every image of ``data`` as ``codes.npy`` with ``index.csv``
+    (row, image id, class, part of the split)."""
+    data.setup()
+    encoder = load_autoencoder(pretrained, data.image_shape).encoder
+    codes = probes.encode(encoder, data.source.images).numpy()
+    np.save(out_dir / "codes.npy", codes)
+    part = np.full(len(codes), "unlabeled", dtype=object)
+    part[data.split.labeled] = "labeled"
+    part[data.split.test] = "test"
+    ids = data.source.ids or [str(i) for i in range(len(codes))]
+    classes = data.source.classes
+    with open(out_dir / "index.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["row", "id", "class", "part"])
+        for i, (name, target) in enumerate(zip(ids, data.source.targets)):
+            writer.writerow([i, name, classes[target] if target >= 0 else "", part[i]])
+    return out_dir / "codes.npy"
+
+
+@torch.no_grad()
+def reconstruct(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path,
+                count: int = 32, corrupt: bool = True) -> Path:
+    """Save test images, their training-time corruption (if ``corrupt``) and the decoded
+    result side by side as ``reconstructions.png``, and the decoded images as ``.npy``."""
+    data.setup()
+    autoencoder = load_autoencoder(pretrained, data.image_shape).eval()
+    x = probes.images_to_float(data.source.images[data.split.test[:count]])
+    shown = autoencoder.objective.train().corrupt(x) if corrupt else x
+    recon = autoencoder.objective.eval().to_pixels(autoencoder.decoder(autoencoder.encoder(shown)))
+    np.save(out_dir / "reconstructions.npy", (recon.clamp(0, 1) * 255).round().byte().numpy())
+    rows = [x, shown.clamp(0, 1), recon.clamp(0, 1)] if corrupt else [x, recon.clamp(0, 1)]
+    grid = image_grid(torch.cat(rows), ncols=len(x))
+    title = "rows: test images, " + ("their corruption, " if corrupt else "") + "reconstructions"
+    return save_figure(grid, out_dir / "reconstructions.png", title)
