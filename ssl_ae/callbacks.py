@@ -28,9 +28,9 @@ class DivergenceGuard(pl.Callback):
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            loss: Any) -> None:
-        if not math.isfinite(float(loss)):
+        if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(
-                f"training loss became {float(loss)} at step {trainer.global_step + 1} (epoch "
+                f"training loss became {float(loss.detach())} at step {trainer.global_step + 1} (epoch "
                 f"{trainer.current_epoch}); the last good checkpoint is kept. "
                 "Lower the learning rate (--model.lr / --head.lr) or clip gradients "
                 "(--trainer.gradient_clip_val 1.0)")

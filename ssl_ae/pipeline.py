@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 import yaml
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
@@ -92,13 +92,16 @@ class HeadSpec:
 
 
 def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
-    """A Trainer that logs metrics.csv and keeps checkpoints/last.ckpt in ``out_dir``."""
+    """A Trainer that logs to metrics.csv and tensorboard/ and keeps checkpoints/last.ckpt in
+    ``out_dir``."""
     checkpoint = ModelCheckpoint(dirpath=out_dir / STAGE_CHECKPOINT.parent,
                                  filename=STAGE_CHECKPOINT.stem, enable_version_counter=False)
     trainer_kwargs = {"enable_model_summary": False, **trainer_kwargs}
     # By design: the stage writes config.yaml and split.json before the logger starts.
     warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
-    return pl.Trainer(default_root_dir=out_dir, logger=CSVLogger(out_dir, name="", version=""),
+    loggers = [CSVLogger(out_dir, name="", version=""),
+               TensorBoardLogger(out_dir, name="tensorboard", version="", default_hp_metric=False)]
+    return pl.Trainer(default_root_dir=out_dir, logger=loggers,
                       callbacks=[checkpoint, DivergenceGuard(), RunFacts()],
                       plugins=[AtomicCheckpointIO()], **trainer_kwargs)
 

@@ -14,6 +14,7 @@ def test_run_writes_the_output_contract(tiny_run):
     for stage in ("pretrain", "finetune"):
         for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "split.json"):
             assert (tiny_run / stage / name).is_file(), f"{stage}/{name} missing"
+        assert list((tiny_run / stage / "tensorboard").glob("events.out.tfevents.*"))
     rows = read_json(tiny_run / "report" / "results.json")
     assert {r["method"] for r in rows} == {"frozen encoder + linear head", "logistic regression on pixels"}
     for row in rows:
