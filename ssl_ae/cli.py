@@ -6,6 +6,7 @@ line (``--trainer.max_epochs 5``), and prints its resolved config with ``--print
     ssl-ae run                                              # whole pipeline on embedded digits
     ssl-ae pretrain --config configs/digits/pretrain.yaml --run-dir runs/a
     ssl-ae finetune --config configs/digits/finetune.yaml --pretrained runs/a --run-dir runs/a
+    ssl-ae sample --pretrained runs/a --run-dir runs/a      # prior samples (VAE), interpolations
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Optional
 import pytorch_lightning as pl
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from . import pipeline
+from . import generate, pipeline
 from .data import SemiSupervisedDataModule
 from .rundir import check_writable, new_run_dir
 
@@ -60,9 +61,18 @@ def build_parser() -> ArgumentParser:
     add_trainer(run, "pretrain_trainer", PRETRAIN_TRAINER)
     add_trainer(run, "finetune_trainer", FINETUNE_TRAINER)
 
+    sample = stage_parser("sample", "Write prior samples (VAE) and interpolations between test "
+                                    "images' codes as PNG grids into RUN_DIR/samples.")
+    sample.add_argument("--pretrained", type=str, required=True,
+                        help="pretrain checkpoint, pretrain folder or run folder")
+    sample.add_argument("--num", type=int, default=64, help="images sampled from the prior (VAE)")
+    sample.add_argument("--pairs", type=int, default=4, help="pairs of test images to interpolate")
+    sample.add_argument("--steps", type=int, default=10, help="images per interpolation")
+
     parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0])
     commands = parser.add_subcommands(dest="command")
-    for name, sub in (("run", run), ("pretrain", pretrain), ("finetune", finetune)):
+    for name, sub in (("run", run), ("pretrain", pretrain), ("finetune", finetune),
+                      ("sample", sample)):
         commands.add_subcommand(name, sub, help=sub.description)
     return parser
 
@@ -84,6 +94,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         elif command == "pretrain":
             pipeline.pretrain(init.data, run_dir / "pretrain", init.model, trainers["trainer"],
                               init.overwrite)
+        elif command == "sample":
+            generate.sample(init.data, init.pretrained, run_dir / "samples", init.num, init.pairs,
+                            init.steps, init.seed, init.overwrite)
         else:
             pipeline.finetune(init.data, init.pretrained, run_dir / "finetune", init.head,
                               trainers["trainer"], init.overwrite)
