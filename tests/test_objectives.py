@@ -68,6 +68,9 @@ def test_corruption_changes_input_only_in_training(noise):
 
 
 def test_unknown_loss_noise_and_bad_settings_rejected():
+    with pytest.raises(ValueError, match="unknown objective 'gan'; known: contractive, denoising, "
+                                         "masked, plain, sparse, vae"):
+        create_objective("gan")
     with pytest.raises(ValueError, match="unknown loss 'huber'"):
         create_objective("plain", loss="huber")
     with pytest.raises(ValueError, match="unknown noise 'blur'"):
