@@ -26,6 +26,9 @@ import numpy as np
 import torch
 
 VARIANTS = ["plain", "mlp", "denoising", "sparse", "contractive", "vae", "masked"]
+LABELS = {"plain": "plain, conv", "mlp": "plain, MLP 256-128", "denoising": "denoising, conv",
+          "sparse": "sparse, conv", "contractive": "contractive, MLP 256-128", "vae": "VAE, conv",
+          "masked": "masked, conv"}
 QUIET = ["--trainer.enable_progress_bar", "false", "--overwrite", "true"]
 
 
@@ -58,16 +61,17 @@ def std(values: np.ndarray) -> float:
 
 def table(out: Path) -> str:
     """Markdown table, mean +- std over the seeds found in ``out``, pixel baseline alongside."""
-    lines = ["| variant | config | frozen encoder + linear head | logistic regression on pixels | seeds |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| variant | config | frozen encoder + linear head | logistic regression on pixels "
+             "| seeds |", "| --- | --- | --- | --- | --- |"]
     for variant in VARIANTS:
         found = [json.loads(p.read_text()) for p in sorted((out / variant).glob("seed*/rows.json"))]
         if not found:
             continue
-        ae = np.array([r["accuracy"] for rows in found for r in rows if r["method"].startswith("autoencoder")])
-        px = np.array([r["accuracy"] for rows in found for r in rows if r["method"].startswith("logistic")])
+        accuracy = lambda method: np.array([r["accuracy"] for rows in found  # noqa: E731
+                                            for r in rows if r["method"].startswith(method)])
+        ae, px = accuracy("autoencoder"), accuracy("logistic")
         seeds = sorted(rows[0]["seed"] for rows in found)
-        lines.append(f"| {variant} | `pretrain_{variant}.yaml` | {ae.mean():.4f} ± {std(ae):.4f} | "
+        lines.append(f"| {LABELS[variant]} | `pretrain_{variant}.yaml` | {ae.mean():.4f} ± {std(ae):.4f} | "
                      f"{px.mean():.4f} ± {std(px):.4f} | {', '.join(map(str, seeds))} |")
     return "\n".join(lines)
 

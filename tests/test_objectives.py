@@ -225,7 +225,7 @@ def test_masked_loss_ignores_visible_pixels_and_encoder_never_sees_hidden_ones()
     x = torch.rand(4, 3, 8, 8)
     torch.manual_seed(1)
     mask = objective.make_mask(x).bool().expand_as(x)
-    seen, outputs = [], {}
+    seen = []
     encoder = lambda inp: seen.append(inp) or inp  # noqa: E731
 
     def loss_with(decoded):

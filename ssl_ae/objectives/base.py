@@ -23,7 +23,7 @@ def list_objectives() -> list[str]:
 
 
 def create_objective(name: str, **kwargs) -> "Objective":
-    """Build a registered objective, e.g. ``create_objective("denoising", noise_std=0.3)``."""
+    """Build a registered objective, e.g. ``create_objective("sparse", rho=0.1)``."""
     return objectives.create(name, **kwargs)
 
 
