@@ -9,7 +9,8 @@ entry point, exactly::
 then scores the finetuned checkpoint on the held-out test split next to logistic regression on
 pixels of the same 10 labeled images per class. Each run leaves ``rows.json`` in its folder, so
 runs already done are skipped and several processes can share the work; the table (mean +- std
-over seeds, sample std) is written to ``benchmarks/variants_digits.md``.
+over seeds, sample std) is written to ``benchmarks/variants_digits.md``, every run's rows to
+``benchmarks/variants_digits.json``.
 
     PYTHONPATH=. python benchmarks/variants_digits.py                      # all variants, seeds 0 1 2
     PYTHONPATH=. python benchmarks/variants_digits.py --variants vae --seeds 0
@@ -90,6 +91,9 @@ def main() -> None:
             run_one(variant, seed, args.out)
     result = table(args.out)
     args.table.write_text(result + "\n")
+    rows = [r for path in sorted(args.out.glob("*/seed*/rows.json"))
+            for r in json.loads(path.read_text())]
+    args.table.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     print(result)
 
 
