@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from jsonargparse import ActionConfigFile, ArgumentParser
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import inference, pipeline, sweep
+from . import generate, inference, pipeline, sweep
 from .data import SemiSupervisedDataModule
 from .rundir import check_writable, new_run_dir, stage_folder
 
@@ -96,9 +96,17 @@ def build_parser() -> ArgumentParser:
     reconstruct.add_argument("--corrupt", type=bool, default=True,
                              help="show the objective's corruption (noise, masking) too")
 
+    sample = stage_parser("sample", "Write prior samples (VAE) and interpolations between test "
+                                    "images' codes as PNG grids into RUN_DIR/samples.")
+    add_pretrained(sample)
+    sample.add_argument("--num", type=int, default=64, help="images sampled from the prior (VAE)")
+    sample.add_argument("--pairs", type=int, default=4, help="pairs of test images to interpolate")
+    sample.add_argument("--steps", type=int, default=10, help="images per interpolation")
+
     parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0])
     commands = parser.add_subcommands(dest="command")
-    for sub in (run, pretrain, finetune, evaluate, predict, embed, reconstruct):
+    for sub in (run, pretrain, finetune, evaluate, predict, embed, reconstruct,
+                sample):
         commands.add_subcommand(sub.prog.split()[-1], sub, help=sub.description)
     return parser
 
@@ -120,6 +128,9 @@ def dispatch(command: str, init, run_dir: Path) -> None:
                           trainers["trainer"], init.overwrite, init.resume)
     elif command == "evaluate":
         sweep.evaluate(init.data, init.pretrained, run_dir / "report", init.sweep, init.overwrite)
+    elif command == "sample":
+        generate.sample(init.data, init.pretrained, run_dir / "samples", init.num, init.pairs,
+                        init.steps, init.seed, init.overwrite)
     else:
         with stage_folder(run_dir / command, init.overwrite) as work:
             if command == "predict":

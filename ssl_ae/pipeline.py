@@ -34,12 +34,14 @@ class AutoencoderSpec:
     """Which autoencoder to pretrain.
 
     Args:
-        encoder: registered encoder name (``conv``, ``mlp``); the decoder mirrors it.
+        encoder: registered encoder name (``conv``, ``mlp``, ``resnet``); the decoder mirrors it.
         code_dim: size of the code the classifier head sees.
         encoder_kwargs: extra encoder arguments, e.g. ``{widths: [32, 64]}``; the decoder gets
             the same ones with every list reversed.
         objective: registered objective name (``plain``, ``denoising``, ...).
         objective_kwargs: its arguments, e.g. ``{noise: gaussian, strength: 0.3, shift: 1}``.
+        code: the encoder's code layer (``linear``, ``sigmoid``, ``gaussian``); unset: what the
+            objective needs (``gaussian`` for ``vae``, ``sigmoid`` for ``sparse``), else linear.
         lr: peak learning rate.
         weight_decay: AdamW weight decay.
     """
@@ -50,6 +52,7 @@ class AutoencoderSpec:
     objective: str = "denoising"
     objective_kwargs: dict[str, Any] = field(
         default_factory=lambda: {"noise": "gaussian", "strength": 0.3, "shift": 1})
+    code: Optional[str] = None
     lr: float = 2e-3
     weight_decay: float = 1e-4
 
@@ -57,11 +60,12 @@ class AutoencoderSpec:
         channels, size, _ = image_shape
         mirrored = {k: list(v)[::-1] if isinstance(v, (list, tuple)) else v
                     for k, v in self.encoder_kwargs.items()}
+        objective = create_objective(self.objective, **self.objective_kwargs)
         encoder = create_encoder(self.encoder, in_channels=channels, image_size=size,
-                                 code_dim=self.code_dim, **self.encoder_kwargs)
+                                 code_dim=self.code_dim, code=objective.code_for(self.code),
+                                 **self.encoder_kwargs)
         decoder = create_decoder(self.encoder, out_channels=channels, image_size=size,
                                  code_dim=self.code_dim, **mirrored)
-        objective = create_objective(self.objective, **self.objective_kwargs)
         return AutoencoderModule(encoder, decoder, objective, lr=self.lr,
                                  weight_decay=self.weight_decay)
 

@@ -13,7 +13,8 @@ from ssl_ae import pipeline
 from ssl_ae.callbacks import AtomicCheckpointIO
 from ssl_ae.checkpoints import load_checkpoint
 from ssl_ae.data import SemiSupervisedDataModule
-from ssl_ae.objectives import Objective, objectives
+from ssl_ae.objectives import Objective
+from ssl_ae.objectives.base import objectives
 
 CLI = [sys.executable, "-m", "ssl_ae.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"}

@@ -1,27 +1,79 @@
 import pytest
 import torch
+from torch import nn
 
 from ssl_ae.nets import create_decoder, create_encoder, create_head, list_decoders, list_encoders
+from ssl_ae.nets.code import CODES
+
+SHAPES = [(1, 8), (3, 8), (1, 28), (3, 32)]
 
 
 @pytest.mark.parametrize("name", list_encoders())
-@pytest.mark.parametrize("channels,size", [(1, 8), (1, 28), (3, 32)])
+@pytest.mark.parametrize("channels,size", SHAPES)
 def test_encoder_decoder_round_trip_shapes(name, channels, size):
     assert name in list_decoders()
     enc = create_encoder(name, in_channels=channels, image_size=size, code_dim=12)
     dec = create_decoder(name, out_channels=channels, image_size=size, code_dim=12)
     x = torch.rand(4, channels, size, size)
     z = enc(x)
-    assert z.shape == (4, 12)
+    assert z.shape == (4, 12) and enc.code_dim == 12
     assert dec(z).shape == x.shape
+
+
+def test_every_decoder_has_an_encoder():
+    assert list_decoders() == list_encoders()
+
+
+@pytest.mark.parametrize("name", list_encoders())
+@pytest.mark.parametrize("code", CODES)
+def test_code_layers(name, code):
+    torch.manual_seed(0)
+    enc = create_encoder(name, in_channels=1, image_size=8, code_dim=6, code=code).eval()
+    x = torch.rand(5, 1, 8, 8)
+    z = enc(x)
+    assert z.shape == (5, 6) and enc.code_dim == 6
+    if code == "sigmoid":
+        assert z.min() > 0 and z.max() < 1
+    if code == "gaussian":
+        mean, log_var = enc.distribution(x)
+        assert mean.shape == log_var.shape == (5, 6)
+        assert torch.equal(z, mean)  # a frozen VAE encoder hands the mean to the head
+        assert not torch.allclose(mean, log_var)
+    else:
+        with pytest.raises(ValueError, match=f"a '{code}' code has no distribution"):
+            enc.distribution(x)
+
+
+def test_resnet_is_torchvision_resnet18_with_a_small_image_stem():
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    enc = create_encoder("resnet", in_channels=3, image_size=32, code_dim=16)
+    assert isinstance(enc.body, ResNet) and isinstance(enc.body.layer4[1], BasicBlock)
+    assert [len(getattr(enc.body, f"layer{i}")) for i in range(1, 5)] == [2, 2, 2, 2]
+    assert enc.body.conv1.kernel_size == (3, 3) and enc.body.conv1.stride == (1, 1)
+    assert isinstance(enc.body.maxpool, nn.Identity)
+    features = {}
+    enc.body.layer4.register_forward_hook(lambda m, i, o: features.update(out=o))
+    enc(torch.rand(2, 3, 32, 32))
+    assert features["out"].shape == (2, 512, 4, 4)  # 32 / 8: no max-pool, no strided stem
+
+
+def test_mlp_takes_any_number_of_layers():
+    for hidden in ([], [16], [32, 16, 8]):
+        enc = create_encoder("mlp", in_channels=1, image_size=8, code_dim=4, hidden=hidden)
+        dec = create_decoder("mlp", out_channels=1, image_size=8, code_dim=4, hidden=hidden[::-1])
+        assert sum(isinstance(m, nn.Linear) for m in enc.modules()) == len(hidden) + 1
+        assert dec(enc(torch.rand(3, 1, 8, 8))).shape == (3, 1, 8, 8)
 
 
 def test_registry_remembers_spec_and_names_known_choices():
     enc = create_encoder("conv", in_channels=1, image_size=8, code_dim=5, widths=(8, 16))
     assert enc.spec == {"name": "conv", "in_channels": 1, "image_size": 8, "code_dim": 5,
                         "widths": (8, 16)}
-    with pytest.raises(ValueError, match="unknown encoder 'vit'; known: conv, mlp"):
+    with pytest.raises(ValueError, match="unknown encoder 'vit'; known: conv, mlp, resnet"):
         create_encoder("vit")
+    with pytest.raises(ValueError, match="unknown code 'tanh'; known: linear, sigmoid, gaussian"):
+        create_encoder("conv", code="tanh")
 
 
 def test_conv_rejects_indivisible_size():

@@ -1,12 +1,42 @@
+import math
+
 import pytest
 import torch
+from torch import nn
 
 from ssl_ae.nets import create_decoder, create_encoder
-from ssl_ae.objectives import Denoising, create_objective, list_objectives
+from ssl_ae.objectives import Denoising, Masked, create_objective, list_objectives
+from ssl_ae.objectives.contractive import (jacobian_norm_autograd, jacobian_norm_sigmoid,
+                                           sigmoid_layer)
+from ssl_ae.objectives.masked import patch_mask
+from ssl_ae.objectives.sparse import kl_sparsity
+from ssl_ae.objectives.variational import gaussian_kl, reparameterise
 
 VARIANTS = [("plain", {}), ("plain", {"loss": "bce"}), ("plain", {"loss": "l1"}),
             ("denoising", {"noise": "gaussian"}), ("denoising", {"noise": "salt_pepper"}),
-            ("denoising", {"noise": "mask"})]
+            ("denoising", {"noise": "mask"}), ("sparse", {}), ("sparse", {"kl_weight": 0.0}),
+            ("contractive", {}), ("vae", {}), ("vae", {"loss": "mse", "beta": 4.0}),
+            ("masked", {}), ("masked", {"patch_size": 4, "mask_ratio": 0.75})]
+
+
+def autoencoder(objective, name="mlp", code_dim=8, size=8, **kwargs):
+    """A small encoder/decoder pair with the code layer ``objective`` needs."""
+    enc = create_encoder(name, in_channels=1, image_size=size, code_dim=code_dim,
+                         code=objective.code_for(), **kwargs)
+    dec = create_decoder(name, out_channels=1, image_size=size, code_dim=code_dim, **kwargs)
+    return enc, dec
+
+
+def train(objective, enc, dec, x, steps=40, lr=3e-3):
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = objective(enc, dec, x)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
 
 
 def test_every_registered_objective_is_covered():
@@ -16,20 +46,12 @@ def test_every_registered_objective_is_covered():
 @pytest.mark.parametrize("name,kwargs", VARIANTS)
 def test_loss_falls(name, kwargs):
     torch.manual_seed(0)
-    enc = create_encoder("conv", in_channels=1, image_size=8, code_dim=8)
-    dec = create_decoder("conv", out_channels=1, image_size=8, code_dim=8)
     objective = create_objective(name, **kwargs)
-    x = torch.rand(32, 1, 8, 8).round()
-    params = [*enc.parameters(), *dec.parameters()]
-    opt = torch.optim.Adam(params, lr=3e-3)
-    losses = []
-    for _ in range(40):
-        loss = objective(enc, dec, x)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    enc, dec = autoencoder(objective, hidden=[64])
+    x = torch.rand(4, 1, 8, 8).round().repeat(8, 1, 1, 1)  # 4 binary patterns: learnable
+    losses = train(objective, enc, dec, x)
+    assert all(math.isfinite(v) for v in losses)
+    assert sum(losses[-5:]) / 5 < 0.75 * sum(losses[:5]) / 5
 
 
 @pytest.mark.parametrize("noise", Denoising.NOISES)
@@ -45,11 +67,179 @@ def test_corruption_changes_input_only_in_training(noise):
     assert torch.equal(seen[-1], x)
 
 
-def test_unknown_loss_and_noise_rejected():
+def test_unknown_loss_noise_and_bad_settings_rejected():
+    with pytest.raises(ValueError, match="unknown objective 'gan'; known: contractive, denoising, "
+                                         "masked, plain, sparse, vae"):
+        create_objective("gan")
     with pytest.raises(ValueError, match="unknown loss 'huber'"):
         create_objective("plain", loss="huber")
     with pytest.raises(ValueError, match="unknown noise 'blur'"):
         create_objective("denoising", noise="blur")
+    with pytest.raises(ValueError, match="rho=1.5 must lie strictly between 0 and 1"):
+        create_objective("sparse", rho=1.5)
+    with pytest.raises(ValueError, match="mask_ratio=1.0 must lie strictly between 0 and 1"):
+        create_objective("masked", mask_ratio=1.0)
+    with pytest.raises(ValueError, match=r"8x8 is not divisible by patch_size=3"):
+        create_objective("masked", patch_size=3)(nn.Flatten(), None, torch.rand(2, 1, 8, 8))
+
+
+def test_objectives_ask_for_the_code_they_need():
+    assert create_objective("vae").code_for() == "gaussian"
+    assert create_objective("sparse").code_for() == "sigmoid"
+    assert create_objective("sparse", kl_weight=0).code_for() == "linear"
+    assert create_objective("plain").code_for("sigmoid") == "sigmoid"
+    with pytest.raises(ValueError, match="objective 'vae' needs a 'gaussian' code but code='linear'"):
+        create_objective("vae").code_for("linear")
+    linear = create_encoder("conv", in_channels=1, image_size=8, code_dim=4)
+    with pytest.raises(ValueError, match="build the encoder with code='sigmoid'"):
+        create_objective("sparse")(linear, None, torch.rand(4, 1, 8, 8) * 10 - 5)
+
+
+# --- sparse -------------------------------------------------------------------------------
+
+def test_kl_sparsity_matches_the_bernoulli_kl_and_vanishes_at_rho():
+    code = torch.tensor([[0.1, 0.5], [0.3, 0.5]])  # unit means 0.2 and 0.5
+    expected = sum(0.05 * math.log(0.05 / q) + 0.95 * math.log(0.95 / (1 - q)) for q in (0.2, 0.5))
+    assert kl_sparsity(code, 0.05).item() == pytest.approx(expected, rel=1e-5)
+    assert kl_sparsity(torch.full((3, 4), 0.05), 0.05).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_sparsity_penalties_make_the_code_sparse():
+    """Same data, same seed: the KL penalty pulls the mean activation to rho, the L1 penalty
+    shrinks the code."""
+    x = torch.rand(64, 1, 8, 8).round()
+
+    def mean_abs_code(**kwargs):
+        torch.manual_seed(0)
+        objective = create_objective("sparse", **kwargs)
+        enc, dec = autoencoder(objective, hidden=[64])
+        train(objective, enc, dec, x, steps=60, lr=1e-2)
+        return enc.eval()(x).abs().mean().item()
+
+    torch.manual_seed(0)
+    free = mean_abs_code(l1_weight=0.0, kl_weight=1e-9)
+    with_kl = mean_abs_code(l1_weight=0.0, kl_weight=0.1, rho=0.05)
+    assert abs(with_kl - 0.05) < 0.5 * abs(free - 0.05)
+    no_l1 = mean_abs_code(l1_weight=0.0, kl_weight=0.0)
+    with_l1 = mean_abs_code(l1_weight=1.0, kl_weight=0.0)
+    assert with_l1 < 0.5 * no_l1
+
+
+# --- contractive ----------------------------------------------------------------------------
+
+def brute_force_jacobian_norm(encoder, x):
+    """||d code / d x||_F^2 per sample, one full Jacobian per image."""
+    return torch.stack([torch.autograd.functional.jacobian(lambda v: encoder(v[None])[0], xi)
+                        .pow(2).sum() for xi in x])
+
+
+def test_contractive_closed_form_matches_brute_force():
+    torch.manual_seed(0)
+    enc = create_encoder("mlp", in_channels=1, image_size=4, code_dim=3, hidden=[], code="sigmoid")
+    assert sigmoid_layer(enc) is enc.head.linear
+    x = torch.rand(5, 1, 4, 4)
+    fast = jacobian_norm_sigmoid(enc(x), enc.head.linear.weight)
+    torch.testing.assert_close(fast, brute_force_jacobian_norm(enc, x))
+
+
+@pytest.mark.parametrize("name,kwargs", [("mlp", {"hidden": [6, 5]}), ("conv", {"widths": [4]})])
+def test_contractive_autograd_matches_brute_force(name, kwargs):
+    torch.manual_seed(0)
+    enc = create_encoder(name, in_channels=1, image_size=4, code_dim=3, **kwargs).eval()
+    assert sigmoid_layer(enc) is None
+    x = torch.rand(5, 1, 4, 4, requires_grad=True)
+    fast = jacobian_norm_autograd(x, enc(x))
+    torch.testing.assert_close(fast, brute_force_jacobian_norm(enc, x.detach()))
+    fast.sum().backward()  # the penalty can be trained through
+    assert enc.head.linear.weight.grad.abs().sum() > 0
+
+
+def test_contractive_objective_reports_the_penalty_it_trains():
+    torch.manual_seed(0)
+    enc = create_encoder("mlp", in_channels=1, image_size=4, code_dim=3, hidden=[6]).eval()
+    dec = create_decoder("mlp", out_channels=1, image_size=4, code_dim=3, hidden=[6]).eval()
+    x = torch.rand(5, 1, 4, 4)
+    terms = create_objective("contractive", weight=0.5)(enc, dec, x)
+    expected = brute_force_jacobian_norm(enc, x).mean()
+    torch.testing.assert_close(terms["jacobian_norm"], expected)
+    torch.testing.assert_close(terms["loss"], terms["recon_loss"] + 0.5 * expected)
+    with torch.no_grad():  # also outside autograd, e.g. in a validation loop
+        torch.testing.assert_close(create_objective("contractive")(enc, dec, x)["jacobian_norm"],
+                                   expected)
+
+
+# --- VAE -----------------------------------------------------------------------------------
+
+def test_gaussian_kl_closed_form_matches_monte_carlo():
+    torch.manual_seed(0)
+    mean, log_var = torch.randn(3, 4), torch.randn(3, 4) * 0.5
+    z = mean + (0.5 * log_var).exp() * torch.randn(200_000, 3, 4)
+    posterior = torch.distributions.Normal(mean, (0.5 * log_var).exp())
+    prior = torch.distributions.Normal(0.0, 1.0)
+    monte_carlo = (posterior.log_prob(z) - prior.log_prob(z)).sum(-1).mean(0)
+    torch.testing.assert_close(gaussian_kl(mean, log_var), monte_carlo, rtol=0.02, atol=0.02)
+    assert gaussian_kl(torch.zeros(2, 5), torch.zeros(2, 5)).abs().max() == 0
+
+
+def test_reparameterisation_has_the_right_moments_and_gradients():
+    torch.manual_seed(0)
+    mean = torch.tensor([[1.0, -2.0]]).repeat(100_000, 1).requires_grad_()
+    log_var = torch.tensor([[0.0, math.log(4.0)]]).repeat(100_000, 1).requires_grad_()
+    z = reparameterise(mean, log_var)
+    torch.testing.assert_close(z.mean(0), torch.tensor([1.0, -2.0]), atol=0.03, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.tensor([1.0, 2.0]), atol=0.03, rtol=0)
+    z.sum().backward()
+    assert mean.grad.eq(1).all() and log_var.grad.abs().sum() > 0
+
+
+def test_vae_loss_is_the_negative_elbo_per_pixel():
+    torch.manual_seed(0)
+    objective = create_objective("vae", beta=2.0).eval()  # eval: the decoder sees the mean
+    enc, dec = autoencoder(objective, name="conv")
+    enc.eval(), dec.eval()
+    x = torch.rand(6, 1, 8, 8)
+    terms = objective(enc, dec, x)
+    mean, log_var = enc.distribution(x)
+    recon = nn.functional.binary_cross_entropy_with_logits(dec(mean), x, reduction="sum") / 6
+    kl = gaussian_kl(mean, log_var).mean()
+    torch.testing.assert_close(terms["loss"], (recon + 2.0 * kl) / 64)
+    torch.testing.assert_close(terms["kl"], kl)
+
+
+# --- masked --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size,patch,ratio", [(8, 2, 0.5), (28, 4, 0.75), (32, 8, 0.25)])
+def test_mask_hides_whole_patches_in_the_right_fraction(size, patch, ratio):
+    mask = patch_mask(torch.Size((10, 3, size, size)), patch, ratio)
+    assert mask.shape == (10, 1, size, size)
+    patches = (size // patch) ** 2
+    hidden = round(ratio * patches) / patches
+    assert torch.allclose(mask.mean((1, 2, 3)), torch.full((10,), hidden))
+    blocks = mask.unfold(2, patch, patch).unfold(3, patch, patch)  # (B, 1, rows, cols, p, p)
+    assert torch.equal(blocks.amin((-1, -2)), blocks.amax((-1, -2)))  # constant on each patch
+    assert not torch.equal(mask[0], mask[1])  # drawn per image
+
+
+def test_masked_loss_ignores_visible_pixels_and_encoder_never_sees_hidden_ones():
+    objective = Masked(mask_ratio=0.5, patch_size=2)
+    x = torch.rand(4, 3, 8, 8)
+    torch.manual_seed(1)
+    mask = objective.make_mask(x).bool().expand_as(x)
+    seen = []
+    encoder = lambda inp: seen.append(inp) or inp  # noqa: E731
+
+    def loss_with(decoded):
+        torch.manual_seed(1)  # the same mask each call
+        return objective(encoder, lambda z: decoded, x)["loss"]
+
+    perfect = loss_with(x.clone())
+    assert perfect == 0
+    assert torch.equal(seen[-1][mask], torch.zeros(int(mask.sum())))
+    assert torch.equal(seen[-1][~mask], x[~mask])
+    wrong_visible = torch.where(mask, x, 1 - x)
+    assert loss_with(wrong_visible) == 0
+    wrong_hidden = torch.where(mask, x + 0.5, x)
+    torch.testing.assert_close(loss_with(wrong_hidden), torch.tensor(0.25))
 
 
 def test_random_shift_moves_each_image_within_bounds():

@@ -19,7 +19,8 @@ class AutoencoderModule(pl.LightningModule):
     Args:
         encoder: image batch -> code.
         decoder: code -> image (logits or values, see the objective's loss).
-        objective: the variant (plain, denoising, ...); plain MSE if None.
+        objective: the variant (plain, denoising, sparse, contractive, vae, masked, see
+            :mod:`ssl_ae.objectives`); plain MSE if None.
         lr: peak AdamW learning rate of a one-cycle schedule over the run.
         weight_decay: AdamW weight decay.
     """

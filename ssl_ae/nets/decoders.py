@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .encoders import check_divisible
+from .encoders import check_divisible, resnet_sizes
 from .registry import Registry
 
 decoders = Registry("decoder")
@@ -79,3 +79,49 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, *self.shape)
+
+
+class UpBlock(nn.Module):
+    """Resize to ``size`` (nearest), then a residual pair of 3x3 convolutions."""
+
+    def __init__(self, c_in: int, c_out: int, size: int):
+        super().__init__()
+        self.size = size
+        self.convs = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.interpolate(h, size=(self.size, self.size), mode="nearest")
+        return torch.relu(self.convs(h) + self.skip(h))
+
+
+@decoders.register("resnet")
+class ResNetDecoder(nn.Module):
+    """Mirror of :class:`~ssl_ae.nets.encoders.ResNetEncoder`: a linear map to 512 channels at
+    the encoder's last resolution, then one residual block per stage back up (512, 256, 128,
+    64 channels) at exactly the encoder's resolutions, so any image size works.
+
+    Args:
+        out_channels: image channels.
+        image_size: height = width of the output.
+        code_dim: size of the code.
+    """
+
+    WIDTHS = (512, 256, 128, 64)
+
+    def __init__(self, out_channels: int = 3, image_size: int = 32, code_dim: int = 128):
+        super().__init__()
+        sizes = resnet_sizes(image_size)[::-1]  # last stage's side first
+        self.side = sizes[0]
+        self.from_code = nn.Linear(code_dim, self.WIDTHS[0] * self.side * self.side)
+        widths = [*self.WIDTHS, self.WIDTHS[-1]]
+        self.stages = nn.Sequential(
+            *[UpBlock(a, b, size) for a, b, size in zip(widths, widths[1:], sizes[1:])],
+            nn.Conv2d(widths[-1], out_channels, 3, padding=1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_code(z).view(-1, self.WIDTHS[0], self.side, self.side)
+        return self.stages(torch.relu(h))

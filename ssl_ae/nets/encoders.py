@@ -1,10 +1,13 @@
-"""Encoders: image batch (B, C, H, W) -> code (B, code_dim). Plain torch, no Lightning."""
+"""Encoders: image batch (B, C, H, W) -> code (B, code_dim). Plain torch, no Lightning.
+
+Every encoder takes ``in_channels``, ``image_size``, ``code_dim`` and ``code`` (the kind of its
+last layer: ``linear``, ``sigmoid`` or ``gaussian``, see :mod:`ssl_ae.nets.code`).
+"""
 from __future__ import annotations
 
-
-import torch
 from torch import nn
 
+from .code import CodeLayer, Encoder
 from .registry import Registry
 
 encoders = Registry("encoder")
@@ -36,7 +39,7 @@ def check_divisible(image_size: int, factor: int, name: str) -> None:
 
 
 @encoders.register("conv")
-class ConvEncoder(nn.Module):
+class ConvEncoder(Encoder):
     """Strided 3x3 convolutions, each halving the resolution, then a linear map to the code.
 
     Args:
@@ -44,50 +47,81 @@ class ConvEncoder(nn.Module):
         image_size: height = width of the input; divisible by ``2 ** len(widths)``.
         code_dim: size of the code.
         widths: channels of each downsampling stage.
+        code: kind of code layer: ``linear``, ``sigmoid`` or ``gaussian``.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, code_dim: int = 32,
-                 widths: tuple[int, ...] = (32, 64)):
+                 widths: tuple[int, ...] = (32, 64), code: str = "linear"):
         super().__init__()
         check_divisible(image_size, 2 ** len(widths), "conv encoder")
         chans = [in_channels, *widths]
-        self.stages = nn.Sequential(*[conv_block(a, b, stride=2) for a, b in zip(chans, chans[1:])])
         side = image_size // 2 ** len(widths)
-        self.to_code = nn.Linear(widths[-1] * side * side, code_dim)
-        self.code_dim = code_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_code(self.stages(x).flatten(1))
+        self.body = nn.Sequential(*[conv_block(a, b, stride=2) for a, b in zip(chans, chans[1:])],
+                                  nn.Flatten())
+        self.head = CodeLayer(widths[-1] * side * side, code_dim, code)
 
 
 @encoders.register("mlp")
-class MLPEncoder(nn.Module):
-    """Fully connected layers narrowing to the code.
+class MLPEncoder(Encoder):
+    """Fully connected layers narrowing to the code; with no hidden layers it is one layer
+    (``code="sigmoid"`` then gives the classic contractive autoencoder encoder).
 
     Args:
         in_channels: image channels.
         image_size: height = width of the input.
         code_dim: size of the code.
-        hidden: width of each hidden layer, in order.
+        hidden: width of each hidden layer, in order (any number, none included).
+        code: kind of code layer: ``linear``, ``sigmoid`` or ``gaussian``.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, code_dim: int = 32,
-                 hidden: tuple[int, ...] = (256,)):
+                 hidden: tuple[int, ...] = (256,), code: str = "linear"):
         super().__init__()
         dims = [in_channels * image_size * image_size, *hidden]
-        layers: list[nn.Module] = [nn.Flatten()]
+        layers: list[nn.Module] = []
         for a, b in zip(dims, dims[1:]):
             layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(inplace=True)]
-        layers.append(nn.Linear(dims[-1], code_dim))
-        self.net = nn.Sequential(*layers)
-        self.code_dim = code_dim
+        self.body = nn.Sequential(nn.Flatten(), *layers) if layers else nn.Flatten()
+        self.head = CodeLayer(dims[-1], code_dim, code)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+
+def resnet_sizes(image_size: int) -> list[int]:
+    """Spatial side after the stem and after each of ResNet-18's four stages (3x3 stem, no
+    max-pool): stages 2-4 halve it, rounding up."""
+    sizes = [image_size, image_size]
+    for _ in range(3):
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes
+
+
+@encoders.register("resnet")
+class ResNetEncoder(Encoder):
+    """torchvision's ResNet-18 adapted to small images: a 3x3 stride-1 stem and no max-pool, so
+    a 32x32 image keeps 4x4 resolution before the global average pool. Randomly initialised.
+
+    Args:
+        in_channels: image channels (1 grey, 3 colour).
+        image_size: height = width of the input (any size; meant for small images, <= 64).
+        code_dim: size of the code.
+        code: kind of code layer: ``linear``, ``sigmoid`` or ``gaussian``.
+    """
+
+    def __init__(self, in_channels: int = 3, image_size: int = 32, code_dim: int = 128,
+                 code: str = "linear"):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None)
+        net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        net.fc = nn.Identity()
+        self.body = net
+        self.head = CodeLayer(512, code_dim, code)
 
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["ConvEncoder", "MLPEncoder", "create_encoder", "list_encoders", "count_parameters"]
+__all__ = ["ConvEncoder", "MLPEncoder", "ResNetEncoder", "create_encoder", "list_encoders",
+           "count_parameters"]

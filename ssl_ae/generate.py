@@ -1,0 +1,115 @@
+"""Generating images from a pretrained autoencoder: samples from the prior, interpolations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from .report import image_grid  # noqa: E402
+
+
+@torch.no_grad()
+def sample_prior(module: nn.Module, n: int, seed: int = 0) -> torch.Tensor:
+    """Decode ``n`` codes drawn from the prior N(0, I); images (n, C, H, W) in [0, 1].
+
+    Args:
+        module: a pretrained :class:`~ssl_ae.modules.AutoencoderModule` with a VAE objective
+            (only a VAE's code space has a prior to sample from).
+        n: number of images.
+        seed: seed of the codes drawn.
+    """
+    if getattr(module.objective, "needs_code", None) != "gaussian":
+        raise ValueError(f"sampling from the prior needs a VAE (objective 'vae'); this "
+                         f"autoencoder was trained with {module.objective.name!r}. Interpolation "
+                         "works for every variant")
+    module.eval()
+    z = torch.randn(n, module.encoder.code_dim, generator=torch.Generator().manual_seed(seed))
+    return module.objective.to_pixels(module.decoder(z)).clamp(0, 1)
+
+
+@torch.no_grad()
+def interpolate(module: nn.Module, x_a: torch.Tensor, x_b: torch.Tensor,
+                steps: int = 10) -> torch.Tensor:
+    """Decode codes on the straight line between the codes (the means, for a VAE) of two
+    images; images (steps, C, H, W) in [0, 1], the first and last decoding ``x_a`` and ``x_b``.
+
+    Args:
+        module: a pretrained autoencoder module (any variant).
+        x_a, x_b: two images (C, H, W) in [0, 1].
+        steps: number of images along the line, ends included (>= 2).
+    """
+    if steps < 2:
+        raise ValueError(f"steps={steps}: an interpolation needs at least 2 steps (both ends)")
+    module.eval()
+    z_a, z_b = module.encoder(torch.stack([x_a, x_b]))
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    return module.objective.to_pixels(module.decoder((1 - t) * z_a + t * z_b)).clamp(0, 1)
+
+
+def save_grid(images: torch.Tensor, path: Path, ncols: int, title: str = "") -> None:
+    """Save images (N, C, H, W) in [0, 1] as one PNG grid."""
+    grid = image_grid(images, ncols)
+    fig, ax = plt.subplots(figsize=(8, max(1.0, grid.shape[0] / grid.shape[1] * 8)))
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title)
+    fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)
+
+
+def write_samples(module: nn.Module, test_images: torch.Tensor, out_dir: Path, num: int = 64,
+                  pairs: int = 4, steps: int = 10, seed: int = 0) -> list[Path]:
+    """Write ``prior_samples.png`` (VAE only) and ``interpolations.png`` into ``out_dir``.
+
+    Args:
+        module: a pretrained autoencoder module.
+        test_images: uint8 images (N, C, H, W) to interpolate between, drawn with ``seed``.
+        out_dir: an existing folder.
+        num: images sampled from the prior.
+        pairs: pairs of images to interpolate between, one row each.
+        steps: images per interpolation row.
+        seed: seed of the prior codes and of the pairs chosen.
+    """
+    written = []
+    if getattr(module.objective, "needs_code", None) == "gaussian":
+        written.append(out_dir / "prior_samples.png")
+        save_grid(sample_prior(module, num, seed), written[-1], ncols=8,
+                  title=f"{num} samples from the prior N(0, I)")
+    if 2 * pairs > len(test_images):
+        raise ValueError(f"pairs={pairs} needs {2 * pairs} test images, there are "
+                         f"{len(test_images)}; ask for fewer pairs")
+    pick = torch.randperm(len(test_images), generator=torch.Generator().manual_seed(seed))
+    x = test_images[pick[:2 * pairs]].float() / 255
+    rows = [interpolate(module, x[2 * i], x[2 * i + 1], steps) for i in range(pairs)]
+    written.append(out_dir / "interpolations.png")
+    save_grid(torch.cat(rows), written[-1], ncols=steps,
+              title="decoded codes on the line between two test images' codes (one pair a row)")
+    return written
+
+
+def sample(data, pretrained: str | Path, out_dir: str | Path, num: int = 64, pairs: int = 4,
+           steps: int = 10, seed: int = 0, overwrite: bool = False) -> list[Path]:
+    """The ``sample`` stage: load a pretrained autoencoder and write its image grids.
+
+    Args:
+        data: the data module (its test images are the interpolation ends).
+        pretrained: pretrain checkpoint, pretrain folder or run folder.
+        out_dir: the stage folder, e.g. ``runs/x/samples``.
+        num, pairs, steps, seed: see :func:`write_samples`.
+        overwrite: replace an existing, non-empty ``out_dir``.
+    """
+    from .checkpoints import load_autoencoder
+    from .rundir import stage_folder
+
+    module = load_autoencoder(pretrained, data.image_shape)
+    out_dir = Path(out_dir)
+    with stage_folder(out_dir, overwrite) as work:
+        names = [p.name for p in write_samples(module, data.subset("test", labels=False).images,
+                                               work, num, pairs, steps, seed)]
+    return [out_dir / name for name in names]
