@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from .report import image_grid  # noqa: E402
+from .report import image_grid, save_figure
 
 
 @torch.no_grad()
@@ -53,14 +50,7 @@ def interpolate(module: nn.Module, x_a: torch.Tensor, x_b: torch.Tensor,
 
 def save_grid(images: torch.Tensor, path: Path, ncols: int, title: str = "") -> None:
     """Save images (N, C, H, W) in [0, 1] as one PNG grid."""
-    grid = image_grid(images, ncols)
-    fig, ax = plt.subplots(figsize=(8, max(1.0, grid.shape[0] / grid.shape[1] * 8)))
-    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
-    ax.set_axis_off()
-    ax.set_title(title)
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
+    save_figure(image_grid(images, ncols), path, title)
 
 
 def write_samples(module: nn.Module, test_images: torch.Tensor, out_dir: Path, num: int = 64,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import probes, report
+from . import generate, probes, report
 from .checkpoints import load_autoencoder, load_checkpoint, load_encoder
 from .data import SemiSupervisedDataModule, Split
 from .metrics import score
@@ -193,6 +193,10 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
         codes = probes.encode(autoencoder.encoder, images).numpy()
         report.feature_map(codes, data.source.targets, np.asarray(kept["labeled"]),
                            work / "features.png")
+        vae_figures = ""
+        if getattr(autoencoder.objective, "needs_code", None) == "gaussian":
+            written = generate.write_samples(autoencoder, images[test], work)
+            vae_figures = "".join(f"![{p.stem}]({p.name})\n\n" for p in written)
         (work / "report.md").write_text(
             f"# Few-label evaluation: `{data.source_name}`\n\n"
             f"Encoder: `{pretrained}`. Test split: {len(test)} images held out before "
@@ -203,5 +207,5 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
             "Balanced accuracy, macro F1 and expected calibration error per run are in "
             "`results.csv`; the labeled images of every run are in `splits/`.\n\n![accuracy against labels](label_curve.png)\n\n"
             "![confusion matrix](confusion.png)\n\n![frozen codes](features.png)\n\n"
-            "![reconstructions](reconstructions.png)\n")
+            "![reconstructions](reconstructions.png)\n\n" + vae_figures)
     return summary

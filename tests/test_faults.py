@@ -103,7 +103,7 @@ def test_killed_pretrain_resumes_to_the_same_loss(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_ddp_run_matches_single_process_evaluation(tmp_path):
+def test_two_process_ddp_run_matches_single_process_evaluation(tmp_path, tiny_run):
     ddp = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"]
     trainer_args = [f"--{stage}_trainer.{ddp[i][2:]}={ddp[i + 1]}" for stage in ("pretrain", "finetune")
                     for i in range(0, len(ddp), 2)]
@@ -123,3 +123,14 @@ def test_two_process_ddp_run_matches_single_process_evaluation(tmp_path):
     reported = read_json(run_dir / "report" / "results.json")[0]["accuracy"]
     single = pipeline.evaluate(SemiSupervisedDataModule(), run_dir / "finetune")[0].accuracy
     assert single == reported
+    # DDP checkpoints load in a single process, and single-process ones in DDP.
+    pipeline.finetune(SemiSupervisedDataModule(), run_dir, tmp_path / "single" / "finetune",
+                      trainer={"max_epochs": 2, "enable_progress_bar": False})
+    back = subprocess.run([*CLI, "finetune", "--pretrained", str(tiny_run),
+                           "--run-dir", str(tmp_path / "back"), "--trainer.max_epochs", "2",
+                           *[a.replace("--finetune_trainer.", "--trainer.") for a in trainer_args
+                             if a.startswith("--finetune_trainer.")],
+                           "--trainer.enable_progress_bar", "false"],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "back" / "finetune" / "checkpoints" / "last.ckpt", "classifier")

@@ -117,3 +117,12 @@ def test_default_run_beats_pixel_baseline(tmp_path):
     rows = {r["method"]: r["accuracy"] for r in read_json(tmp_path / "run" / "report" / "results.json")}
     assert rows["frozen encoder + linear head"] >= rows["logistic regression on pixels"]
     assert np.isfinite(list(rows.values())).all()
+
+
+def test_finetune_validates_on_images_carved_from_the_labeled_budget(tiny_run, tmp_path):
+    data = SemiSupervisedDataModule(val_fraction=0.3)
+    pipeline.finetune(data, tiny_run, tmp_path / "finetune", trainer={"max_epochs": 3,
+                                                                       "enable_progress_bar": False})
+    split = read_json(tmp_path / "finetune" / "split.json")
+    assert split["val"] and not set(split["val"]) & (set(split["labeled"]) | set(split["test"]))
+    assert "val/acc" in (tmp_path / "finetune" / "metrics.csv").read_text().splitlines()[0]

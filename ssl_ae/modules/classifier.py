@@ -44,6 +44,7 @@ class ClassifierModule(pl.LightningModule):
         if freeze_encoder:
             self.encoder.requires_grad_(False).eval()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
     def train(self, mode: bool = True) -> "ClassifierModule":
@@ -66,6 +67,12 @@ class ClassifierModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
         self.log("train/acc", self.train_acc, prog_bar=True, batch_size=len(y))
         return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        """Accuracy on the validation images carved from the labeled budget (``val_fraction``)."""
+        x, y = batch
+        self.val_acc(self(x), y)
+        self.log("val/acc", self.val_acc, prog_bar=True, batch_size=len(y))
 
     def test_step(self, batch, batch_idx: int) -> None:
         x, y = batch
