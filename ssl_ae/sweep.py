@@ -22,7 +22,7 @@ from .metrics import score
 from .modules import ClassifierModule
 from .nets import create_encoder, create_head
 from .report import Row
-from .rundir import stage_folder
+from .rundir import check_writable, stage_folder
 
 
 @dataclass
@@ -168,6 +168,7 @@ def summarize(rows: list[Row]) -> list[dict]:
 def evaluate(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
              spec: Optional[SweepSpec] = None, overwrite: bool = False) -> list[dict]:
     """Run the sweep and write its report into ``out_dir``; return the mean ± std summary."""
+    check_writable(Path(out_dir), overwrite)  # before the work, not after it
     rows, kept = run_sweep(data, pretrained, spec)
     summary = write_sweep_report(rows, kept, data, pretrained, Path(out_dir), overwrite)
     print(report.summary_table(summary))

@@ -59,3 +59,9 @@ def test_sweep_with_no_possible_k_says_so(tiny_run, tmp_path):
         run_cli("evaluate", "--pretrained", tiny_run, "--run-dir", tmp_path,
                 "--sweep.labels_per_class", "[1000]")
     assert not any(tmp_path.iterdir())
+
+
+def test_existing_report_is_refused_before_any_work(tiny_run, monkeypatch):
+    monkeypatch.setattr("ssl_ae.sweep.run_sweep", lambda *a, **k: pytest.fail("sweep ran"))
+    with pytest.raises(SystemExit, match="report already holds results; pass --overwrite"):
+        run_cli("evaluate", "--pretrained", tiny_run, "--run-dir", tiny_run)
