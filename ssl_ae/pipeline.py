@@ -17,14 +17,14 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from . import probes
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
 from .checkpoints import STAGE_CHECKPOINT, load_classifier, load_encoder
 from .data import SemiSupervisedDataModule, Split
+from .metrics import score
 from .modules import AutoencoderModule, ClassifierModule
 from .nets import create_decoder, create_encoder, create_head
 from .objectives import create_objective
-from . import probes
-from .metrics import score
 from .report import Row, save_reconstructions, write_report
 from .rundir import new_run_dir, stage_folder
 

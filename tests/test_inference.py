@@ -2,7 +2,6 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import read_json, run_cli

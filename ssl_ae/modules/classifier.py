@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import warnings
-
 from typing import Optional
 
 import pytorch_lightning as pl
@@ -13,7 +12,6 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .autoencoder import CHECKPOINT_KEY
 from .rng import rng_state, set_rng_state
-
 
 # A frozen encoder is in eval mode on purpose; Lightning warns about any module in eval mode.
 warnings.filterwarnings("ignore", message=r"Found .* module\(s\) in eval mode")
