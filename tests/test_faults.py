@@ -99,7 +99,9 @@ def test_killed_pretrain_resumes_to_the_same_loss(tmp_path):
     assert again.returncode != 0 and "pass --resume to continue it" in again.stderr
     subprocess.run(pretrain_command(victim, "--resume", "true"), env=ENV, check=True,
                    capture_output=True)
-    assert final_loss(victim) == pytest.approx(final_loss(tmp_path / "whole"), rel=1e-6)
+    resumed, whole = final_loss(victim), final_loss(tmp_path / "whole")
+    print(f"final loss: resumed {resumed!r}, uninterrupted {whole!r}")
+    assert resumed == pytest.approx(whole, rel=1e-6)
 
 
 @pytest.mark.slow
