@@ -20,6 +20,7 @@ from .checkpoints import load_autoencoder, load_checkpoint, load_encoder
 from .data import SemiSupervisedDataModule, Split
 from .metrics import score
 from .modules import ClassifierModule
+from .pipeline import saved_split
 from .nets import create_encoder, create_head
 from .report import Row
 from .rundir import check_writable, stage_folder
@@ -98,8 +99,8 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
 def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path) -> Cache:
     data.setup()
     checkpoint = load_checkpoint(pretrained)
-    saved = checkpoint["path"].parent.parent / "split.json"
-    test = np.asarray(Split.load(saved).test if saved.is_file() else data.split.test)
+    saved = saved_split(checkpoint["path"])
+    test = np.asarray(Split.load(saved).test if saved else data.split.test)
     autoencoder = load_autoencoder(pretrained, data.image_shape)
     images, targets = data.source.images, torch.from_numpy(data.source.targets)
     return Cache(images, targets, probes.encode(autoencoder.encoder, images), test,
