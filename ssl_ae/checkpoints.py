@@ -63,8 +63,7 @@ def load_classifier(path: str | Path, image_shape: tuple[int, int, int] | None =
     """Rebuild a finetuned classifier (encoder and head) and load its weights."""
     checkpoint = load_checkpoint(path, kind="classifier")
     encoder = rebuild_encoder(checkpoint, image_shape)
-    head_spec = dict(checkpoint[CHECKPOINT_KEY]["head"])
-    head = create_head(head_spec.pop("name"), **head_spec)
+    head = create_head(**checkpoint[CHECKPOINT_KEY]["head"])
     hparams = checkpoint["hyper_parameters"]
     module = ClassifierModule(encoder, head, hparams["num_classes"],
                               freeze_encoder=hparams["freeze_encoder"],
@@ -91,7 +90,7 @@ def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) 
         if tuple(image_shape) != expected:
             raise ValueError(f"{checkpoint['path']}: encoder expects images of shape {expected} "
                              f"(channels, height, width) but the data has {tuple(image_shape)}")
-    return create_encoder(spec.pop("name"), **spec)
+    return create_encoder(**spec)
 
 
 def load_autoencoder(path: str | Path,
@@ -99,9 +98,8 @@ def load_autoencoder(path: str | Path,
     """Rebuild a pretrained autoencoder (encoder, decoder, objective) and load its weights."""
     checkpoint = load_checkpoint(path)
     info = checkpoint[CHECKPOINT_KEY]
-    decoder_spec, objective_spec = dict(info["decoder"]), dict(info["objective"])
     module = AutoencoderModule(rebuild_encoder(checkpoint, image_shape),
-                               create_decoder(decoder_spec.pop("name"), **decoder_spec),
-                               create_objective(objective_spec.pop("name"), **objective_spec))
+                               create_decoder(**info["decoder"]),
+                               create_objective(**info["objective"]))
     load_weights(module, checkpoint["state_dict"], checkpoint["path"])
     return module

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import generate, probes, report
-from .checkpoints import load_autoencoder, load_checkpoint, load_encoder
+from .checkpoints import load_autoencoder, load_encoder, resolve_checkpoint
 from .data import SemiSupervisedDataModule, Split
 from .metrics import score
 from .modules import ClassifierModule
@@ -54,7 +54,8 @@ class SweepSpec:
 
 @dataclass
 class Cache:
-    """What every (k, seed) shares: images, targets, frozen codes, the test split."""
+    """What every (k, seed) shares: images as floats in [0, 1], targets, frozen codes, the test
+    split."""
 
     images: torch.Tensor
     targets: torch.Tensor
@@ -98,14 +99,14 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
 
 def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path) -> Cache:
     data.setup()
-    checkpoint = load_checkpoint(pretrained)
-    saved = saved_split(checkpoint["path"])
+    path = resolve_checkpoint(pretrained)
+    saved = saved_split(path)
     test = np.asarray(Split.load(saved).test if saved else data.split.test)
-    autoencoder = load_autoencoder(pretrained, data.image_shape)
+    autoencoder = load_autoencoder(path, data.image_shape)
     images, targets = data.source.images, torch.from_numpy(data.source.targets)
-    return Cache(images, targets, probes.encode(autoencoder.encoder, images), test,
-                 np.setdiff1d(np.arange(len(targets)), test), data.source.classes,
-                 dict(checkpoint["ssl_ae"]["encoder"]), checkpoint["path"])
+    return Cache(probes.images_to_float(images), targets, probes.encode(autoencoder.encoder, images),
+                 test, np.setdiff1d(np.arange(len(targets)), test), data.source.classes,
+                 autoencoder.encoder.spec, path)
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):
@@ -122,22 +123,16 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
         "mlp", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + logistic regression", True, probes.logistic_regression(train, y.numpy(), test_codes)
     yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes, spec.knn_neighbours)
-    pixels = cache.images.flatten(1).float().numpy() / 255
+    images, pixels = cache.images, cache.images.flatten(1).numpy()
     yield "logistic regression on pixels", False, probes.logistic_regression(pixels[lab], y.numpy(), pixels[test])
     yield "logistic regression on PCA", False, probes.pca_logistic_regression(
         pixels[pool], pixels[lab], y.numpy(), pixels[test], spec.pca_components)
-    images = probes.images_to_float(cache.images)
     yield "same encoder from scratch", False, train_encoder(
-        fresh_encoder(cache.encoder_spec), images[lab], y, images[test], num_classes, spec.scratch_steps)
+        create_encoder(**cache.encoder_spec), images[lab], y, images[test], num_classes, spec.scratch_steps)
     if spec.full_finetune:
         yield "full fine-tune", False, train_encoder(
             load_encoder(cache.pretrained), images[lab], y, images[test], num_classes,
             spec.scratch_steps, lr=1e-3)
-
-
-def fresh_encoder(spec: dict) -> torch.nn.Module:
-    spec = dict(spec)
-    return create_encoder(spec.pop("name"), **spec)
 
 
 def train_encoder(encoder: torch.nn.Module, train_x: torch.Tensor, train_y: torch.Tensor,
