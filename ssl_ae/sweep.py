@@ -21,6 +21,7 @@ from .data import SemiSupervisedDataModule, Split
 from .metrics import score
 from .modules import ClassifierModule
 from .pipeline import saved_split
+from .propagation import Graph
 from .nets import create_encoder, create_head
 from .report import Row
 from .rundir import check_writable, stage_folder
@@ -40,6 +41,8 @@ class SweepSpec:
         full_finetune: also fine-tune the whole pretrained encoder (a separate row).
         knn_neighbours: k of the kNN probe.
         pca_components: size of the PCA baseline's features.
+        propagation_neighbours: edges per image of the label-propagation graph.
+        propagation_alpha: how far labels spread along it (0: not at all, towards 1: further).
     """
 
     labels_per_class: list[int] = field(default_factory=lambda: [1, 5, 10, 25, 100])
@@ -50,16 +53,19 @@ class SweepSpec:
     full_finetune: bool = False
     knn_neighbours: int = 5
     pca_components: int = 32
+    propagation_neighbours: int = 10
+    propagation_alpha: float = 0.99
 
 
 @dataclass
 class Cache:
-    """What every (k, seed) shares: images as floats in [0, 1], targets, frozen codes, the test
-    split."""
+    """What every (k, seed) shares: images as floats in [0, 1], targets, frozen codes
+    standardised by the unlabeled images' statistics, their neighbour graph, the test split."""
 
     images: torch.Tensor
     targets: torch.Tensor
-    codes: torch.Tensor
+    codes: np.ndarray
+    graph: Graph
     test: np.ndarray
     pool: np.ndarray
     classes: list[str]
@@ -78,7 +84,7 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
     every split and the predictions of the frozen linear head on the first seed of the
     largest k."""
     spec = spec or SweepSpec()
-    cache = build_cache(data, pretrained)
+    cache = build_cache(data, pretrained, spec.propagation_neighbours)
     ks = feasible_ks(cache.targets.numpy(), cache.pool, spec.labels_per_class)
     if not ks:
         raise ValueError(f"no labels_per_class in {spec.labels_per_class} is possible: the "
@@ -97,24 +103,27 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
     return rows, kept
 
 
-def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path) -> Cache:
+def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
+                neighbours: int = 10) -> Cache:
     data.setup()
     path = resolve_checkpoint(pretrained)
     saved = saved_split(path)
     test = np.asarray(Split.load(saved).test if saved else data.split.test)
+    pool = np.setdiff1d(np.arange(len(data.source.targets)), test)
     autoencoder = load_autoencoder(path, data.image_shape)
     images, targets = data.source.images, torch.from_numpy(data.source.targets)
-    return Cache(probes.images_to_float(images), targets, probes.encode(autoencoder.encoder, images),
-                 test, np.setdiff1d(np.arange(len(targets)), test), data.source.classes,
-                 autoencoder.encoder.spec, path)
+    codes = probes.encode(autoencoder.encoder, images).numpy()
+    codes = probes.standardize(codes, stats_from=codes[pool])[0]
+    graph = Graph.build(torch.from_numpy(codes[pool]), neighbours)
+    return Cache(probes.images_to_float(images), targets, codes, graph, test, pool,
+                 data.source.classes, autoencoder.encoder.spec, path)
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):
     """Yield (method, frozen_encoder, test probabilities) for one split."""
     lab, test, pool = np.asarray(split.labeled), cache.test, cache.pool
     y = cache.targets[lab]
-    codes = cache.codes.numpy()
-    train, test_codes = probes.standardize(codes[lab], codes[test], stats_from=codes[pool])
+    train, test_codes = cache.codes[lab], cache.codes[test]
     num_classes = len(cache.classes)
     z_train, z_test = torch.from_numpy(train).float(), torch.from_numpy(test_codes).float()
     yield "frozen encoder + linear head", True, probes.head_on_features(
@@ -123,6 +132,9 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
         "mlp", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + logistic regression", True, probes.logistic_regression(train, y.numpy(), test_codes)
     yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes, spec.knn_neighbours)
+    spread = cache.graph.propagate(np.searchsorted(pool, lab), y, num_classes,
+                                   spec.propagation_alpha)
+    yield "frozen encoder + label propagation", True, cache.graph.extend(spread, z_test)
     images, pixels = cache.images, cache.images.flatten(1).numpy()
     yield "logistic regression on pixels", False, probes.logistic_regression(pixels[lab], y.numpy(), pixels[test])
     yield "logistic regression on PCA", False, probes.pca_logistic_regression(

@@ -22,6 +22,7 @@ NOTEBOOKS = REPO / "notebooks"
 SHARED = REPO.parent / "shared" / "datasets"
 SWEEP_METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
                  "frozen encoder + logistic regression", "frozen encoder + kNN",
+                 "frozen encoder + label propagation",
                  "logistic regression on pixels", "logistic regression on PCA",
                  "same encoder from scratch"}
 

@@ -7,6 +7,7 @@ from conftest import read_json, run_cli
 KS, SEEDS = (1, 3), (0, 1)
 METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
            "frozen encoder + logistic regression", "frozen encoder + kNN",
+           "frozen encoder + label propagation",
            "logistic regression on pixels", "logistic regression on PCA",
            "same encoder from scratch", "full fine-tune"}
 

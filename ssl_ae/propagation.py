@@ -1,0 +1,88 @@
+"""Label propagation on a nearest-neighbour graph of frozen codes (Zhou et al., 2004).
+
+The graph joins every unlabeled (non-test) image to its nearest neighbours by cosine similarity
+of the codes; the few labels spread along it, so a class follows the shape of its cluster rather
+than a straight boundary. The graph is built once per encoder and reused for every labeled draw.
+Test images are never in the graph: each one takes the similarity-weighted label distribution of
+its nearest graph images, so test predictions cannot influence each other or the propagation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def nearest(queries: torch.Tensor, keys: torch.Tensor, neighbours: int, exclude_self: bool = False,
+            chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices and cosine similarities of the ``neighbours`` most similar ``keys`` of each query,
+    in chunks so memory stays at ``chunk x len(keys)`` similarities."""
+    q, k = F.normalize(queries.float(), dim=1), F.normalize(keys.float(), dim=1)
+    index, sims = [], []
+    for start in range(0, len(q), chunk):
+        s = q[start:start + chunk] @ k.T
+        if exclude_self:
+            rows = torch.arange(len(s))
+            s[rows, rows + start] = -float("inf")
+        top = s.topk(min(neighbours, s.shape[1] - exclude_self), dim=1)
+        index.append(top.indices)
+        sims.append(top.values)
+    return torch.cat(index), torch.cat(sims)
+
+
+@dataclass
+class Graph:
+    """Symmetric, normalised nearest-neighbour affinities ``D^-1/2 W D^-1/2`` over ``nodes``
+    codes, plus the codes themselves to place new (test) points.
+
+    Args:
+        codes: (N, D) codes of the graph's images.
+        neighbours: edges per image before symmetrisation.
+    """
+
+    codes: torch.Tensor
+    affinity: torch.Tensor
+    neighbours: int
+
+    @classmethod
+    def build(cls, codes: torch.Tensor, neighbours: int = 10) -> "Graph":
+        n = len(codes)
+        if n < 2:
+            raise ValueError(f"label propagation needs at least 2 unlabeled images, got {n}")
+        index, sims = nearest(codes, codes, neighbours, exclude_self=True)
+        rows = torch.arange(n).repeat_interleave(index.shape[1])
+        weights = sims.flatten().clamp_min(0)
+        w = torch.sparse_coo_tensor(torch.stack([rows, index.flatten()]), weights, (n, n),
+                                    check_invariants=True)
+        w = (w + w.t()).coalesce()  # symmetric: an edge either way counts
+        degree = torch.sparse.sum(w, 1).to_dense().clamp_min(1e-12)
+        i, v = w.indices(), w.values()
+        v = v / (degree[i[0]] * degree[i[1]]).sqrt()
+        affinity = torch.sparse_coo_tensor(i, v, (n, n), is_coalesced=True, check_invariants=True)
+        return cls(codes, affinity, neighbours)
+
+    def propagate(self, labeled: np.ndarray, labels: torch.Tensor, num_classes: int,
+                  alpha: float = 0.99, iterations: int = 50) -> torch.Tensor:
+        """Class distributions (N, num_classes) of the graph's images after iterating
+        ``F <- alpha * S F + (1 - alpha) * Y`` from the labels of the images at positions
+        ``labeled``."""
+        seeds = torch.zeros(len(self.codes), num_classes)
+        seeds[torch.as_tensor(labeled), labels.long()] = 1.0
+        spread = seeds.clone()
+        for _ in range(iterations):
+            spread = alpha * (self.affinity @ spread) + (1 - alpha) * seeds
+        return normalise_rows(spread)
+
+    def extend(self, spread: torch.Tensor, new_codes: torch.Tensor) -> np.ndarray:
+        """Class probabilities of images outside the graph: the similarity-weighted mean of the
+        distributions of their nearest graph images."""
+        index, sims = nearest(new_codes, self.codes, self.neighbours)
+        return normalise_rows((sims.clamp_min(0)[..., None] * spread[index]).sum(1)).numpy()
+
+
+def normalise_rows(p: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to sum to 1; a row with no mass (an isolated image) becomes uniform."""
+    total = p.sum(1, keepdim=True)
+    return torch.where(total > 0, p / total.clamp_min(1e-12), torch.full_like(p, 1 / p.shape[1]))
