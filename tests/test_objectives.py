@@ -250,3 +250,22 @@ def test_random_shift_moves_each_image_within_bounds():
     rows, cols = torch.nonzero(shifted[:, 0] == 1, as_tuple=True)[1:]
     assert shifted.sum() == 64  # every bright pixel survives, none is duplicated
     assert set(rows.tolist()) == {3, 4, 5} and set(cols.tolist()) == {3, 4, 5}
+
+
+def test_random_turn_rotates_about_the_centre_and_keeps_the_ink():
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, 0, 13:15, 6:22] = 1.0  # a horizontal bar through the centre
+    turned = Denoising(noise="gaussian", strength=0.0, rotate=90).corrupt(x)
+    assert torch.allclose(turned.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.05)
+    grid = torch.arange(28.0)
+    centre_row = (turned[:, 0].sum(2) * grid).sum(1) / turned.sum((1, 2, 3))
+    assert torch.allclose(centre_row, torch.full((16,), 13.5), atol=0.3)
+    height = (turned[:, 0].sum(2) > 0.5).sum(1)  # rows the bar covers: 2 unturned, up to 16 upright
+    assert height.max() > 8 and len(set(height.tolist())) > 3  # each image got its own angle
+
+
+def test_random_turn_rejects_impossible_settings():
+    with pytest.raises(ValueError, match="scale in"):
+        Denoising(scale=1.5)
+    with pytest.raises(ValueError, match="rotate must be"):
+        Denoising(rotate=-5)

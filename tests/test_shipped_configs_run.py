@@ -1,38 +1,59 @@
-"""Every shipped variant config runs pretrain then finetune from the CLI (a couple of batches)."""
+"""Every shipped config runs from the CLI: each variant through pretrain and finetune, the
+shipped MNIST and Fashion-MNIST configs through pretrain and evaluate (a couple of batches)."""
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import read_json, run_cli
 from ssl_ae.checkpoints import load_checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 VARIANTS = sorted(Path("configs").glob("*/pretrain_*.yaml"))
+SHIPPED = sorted(Path("configs").glob("*mnist/pretrain.yaml"))
+QUICK = ["--trainer.max_epochs", 1, "--trainer.limit_train_batches", 2,
+         "--trainer.enable_progress_bar", "false"]
+
+
+def copy_raw(folder: str, root: Path) -> Path:
+    if not (SHARED / folder / "raw").is_dir():
+        pytest.skip(f"no {folder} files at {SHARED}")
+    if not (root / folder).is_dir():
+        shutil.copytree(SHARED / folder / "raw", root / folder / "raw")
+    return root
 
 
 @pytest.fixture(scope="module")
-def mnist_root(tmp_path_factory) -> Path:
-    if not (SHARED / "MNIST" / "raw").is_dir():
-        pytest.skip(f"no MNIST files at {SHARED}")
-    root = tmp_path_factory.mktemp("data")
-    shutil.copytree(SHARED / "MNIST" / "raw", root / "MNIST" / "raw")
-    return root
+def data_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("data")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", VARIANTS, ids=str)
-def test_variant_config_runs_pretrain_then_finetune(config, tmp_path, request):
-    data = ["--data.root", str(request.getfixturevalue("mnist_root"))] \
-        if config.parent.name == "mnist" else []
-    quick = ["--trainer.max_epochs", 1, "--trainer.limit_train_batches", 2,
-             "--trainer.enable_progress_bar", "false"]
-    run_cli("pretrain", "--config", config, "--run-dir", tmp_path, *data, *quick)
+def test_variant_config_runs_pretrain_then_finetune(config, tmp_path, data_root):
+    data = ["--data.root", copy_raw("MNIST", data_root)] if config.parent.name == "mnist" else []
+    run_cli("pretrain", "--config", config, "--run-dir", tmp_path, *data, *QUICK)
     run_cli("finetune", "--config", config.parent / "finetune.yaml", "--pretrained", tmp_path,
-            "--run-dir", tmp_path, *data, *quick)
+            "--run-dir", tmp_path, *data, *QUICK)
     model = yaml.safe_load(config.read_text())["model"]
     built = load_checkpoint(tmp_path / "pretrain")["ssl_ae"]
     assert built["objective"]["name"] == model["objective"]
     assert built["encoder"]["name"] == model["encoder"]
     assert load_checkpoint(tmp_path / "finetune" / "checkpoints" / "last.ckpt", "classifier")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", SHIPPED, ids=str)
+def test_shipped_config_runs_pretrain_then_evaluate(config, tmp_path, data_root):
+    folder = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[config.parent.name]
+    data = ["--data.root", copy_raw(folder, data_root)]
+    run_cli("pretrain", "--config", config, "--run-dir", tmp_path, *data, *QUICK)
+    run_cli("evaluate", "--config", config.parent / "evaluate.yaml", "--pretrained", tmp_path,
+            "--run-dir", tmp_path, *data, "--sweep.seeds", "[0]", "--sweep.scratch_steps", 2)
+    rows = read_json(tmp_path / "report" / "results.json")
+    assert {r["labels_per_class"] for r in rows} == set(yaml.safe_load(
+        (config.parent / "evaluate.yaml").read_text())["sweep"]["labels_per_class"])
+    propagated = [r for r in rows if r["method"] == "frozen encoder + label propagation"]
+    assert propagated and all(0 <= r["accuracy"] <= 1 for r in propagated)
+    assert len(read_json(tmp_path / "report" / "splits" / "k10-seed0.json")["test"]) == 10_000

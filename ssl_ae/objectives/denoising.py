@@ -1,6 +1,8 @@
 """Denoising: reconstruct the clean image from a corrupted one."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -20,6 +22,19 @@ def random_shift(x: torch.Tensor, pixels: int) -> torch.Tensor:
     return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
 
+def random_turn(x: torch.Tensor, degrees: float, scale: float) -> torch.Tensor:
+    """Rotate each image by its own random angle in [-degrees, degrees] and zoom it by a random
+    factor in [1 - scale, 1 + scale] about its centre (bilinear, zeros outside)."""
+    n = len(x)
+    angle = (2 * torch.rand(n, device=x.device) - 1) * math.radians(degrees)
+    zoom = 1 + (2 * torch.rand(n, device=x.device) - 1) * scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], 1),
+                         torch.stack([sin, cos, torch.zeros_like(cos)], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False)
+
+
 @objectives.register("denoising")
 class Denoising(Objective):
     """Reconstruct the clean image from a corrupted one (corruption while training only).
@@ -30,21 +45,28 @@ class Denoising(Objective):
         strength: noise standard deviation or fraction of pixels hit.
         shift: also move the input by up to this many pixels (the target stays in place), which
             makes the code less sensitive to where the object sits.
+        rotate: also turn the input by up to this many degrees (the target stays upright).
+        scale: also zoom the input by a factor in [1 - scale, 1 + scale].
         loss: reconstruction loss.
     """
 
     NOISES = ("gaussian", "salt_pepper", "mask")
 
     def __init__(self, noise: str = "gaussian", strength: float = 0.3, shift: int = 0,
-                 loss: str = "mse"):
+                 rotate: float = 0.0, scale: float = 0.0, loss: str = "mse"):
         super().__init__(loss)
         if noise not in self.NOISES:
             raise ValueError(f"unknown noise {noise!r}; known: {', '.join(self.NOISES)}")
         if shift < 0:
             raise ValueError(f"shift must be 0 or more pixels, got {shift}")
+        if rotate < 0 or not 0 <= scale < 1:
+            raise ValueError(f"rotate must be >= 0 degrees and scale in [0, 1), got {rotate} and {scale}")
         self.noise, self.strength, self.shift = noise, strength, shift
+        self.rotate, self.scale = rotate, scale
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rotate or self.scale:
+            x = random_turn(x, self.rotate, self.scale)
         x = random_shift(x, self.shift)
         if self.noise == "gaussian":
             return x + self.strength * torch.randn_like(x)
