@@ -1,0 +1,66 @@
+"""Score a pretrained encoder without touching the test split: the development metric of the
+MNIST search in RESULTS.md.
+
+For each seed, k labeled images per class are drawn from the non-test images exactly as
+``ssl-ae evaluate`` draws them; the other non-test images are scored (their labels are used
+only to score). Rows: logistic regression and the linear head on the labeled codes, and label
+propagation over the non-test images' neighbour graph. Choosing settings by this number leaves
+the test split untouched for the final ``ssl-ae evaluate``.
+
+    PYTHONPATH=. python benchmarks/dev_score.py RUN_DIR --config configs/mnist/pretrain.yaml \
+        --data.root DATA [--k 10] [--seeds 0 1 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+import yaml
+
+from ssl_ae import probes
+from ssl_ae.data import SemiSupervisedDataModule
+from ssl_ae.data.splits import Split
+from ssl_ae.sweep import SweepSpec, build_cache
+
+
+def score_split(cache, k: int, seed: int, spec: SweepSpec) -> dict:
+    split = Split.make(cache.targets.numpy(), k, seed, test=cache.test)
+    lab = np.asarray(split.labeled)
+    held = np.setdiff1d(cache.pool, lab)
+    y, truth = cache.targets[lab], cache.targets[held].numpy()
+    num_classes = int(cache.targets.max()) + 1
+    train, rest = cache.codes[lab], cache.codes[held]
+    linear = probes.head_on_features("linear", torch.from_numpy(train).float(), y,
+                                     torch.from_numpy(rest).float(), num_classes,
+                                     spec.head_steps, spec.head_lr)
+    spread = cache.graph.propagate(np.searchsorted(cache.pool, lab), y, num_classes,
+                                   spec.propagation_alpha)[np.searchsorted(cache.pool, held)]
+    probs = {"logistic regression": probes.logistic_regression(train, y.numpy(), rest),
+             "linear head": linear, "label propagation": np.asarray(spread)}
+    return {name: float((p.argmax(1) == truth).mean()) for name, p in probs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a pretraining run (or its checkpoint)")
+    parser.add_argument("--config", required=True, help="the pretrain config (its data section)")
+    parser.add_argument("--data.root", dest="data_root", help="folder holding the dataset")
+    parser.add_argument("--k", type=int, default=10, help="labels per class")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    data_kwargs = yaml.safe_load(open(args.config))["data"]
+    if args.data_root:
+        data_kwargs["root"] = args.data_root
+    spec = SweepSpec()
+    cache = build_cache(SemiSupervisedDataModule(**data_kwargs), args.run_dir,
+                        spec.propagation_neighbours)
+    scores = [score_split(cache, args.k, seed, spec) for seed in args.seeds]
+    summary = {name: f"{np.mean([s[name] for s in scores]):.4f} ± "
+                     f"{np.std([s[name] for s in scores]):.4f}" for name in scores[0]}
+    print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds, **summary}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
