@@ -34,13 +34,10 @@ def nearest(queries: torch.Tensor, keys: torch.Tensor, neighbours: int, exclude_
 
 @dataclass
 class Graph:
-    """Symmetric, normalised nearest-neighbour affinities ``D^-1/2 W D^-1/2`` over ``nodes``
-    codes, plus the codes themselves to place new (test) points.
-
-    Args:
-        codes: (N, D) codes of the graph's images.
-        neighbours: edges per image before symmetrisation.
-    """
+    """The graph's images' codes, their symmetric normalised nearest-neighbour affinities
+    ``D^-1/2 W D^-1/2`` (sparse N x N), and the edges per image before symmetrisation, which is
+    also how many graph images place a new (test) image. Build it with ``Graph.build(codes,
+    neighbours)``."""
 
     codes: torch.Tensor
     affinity: torch.Tensor

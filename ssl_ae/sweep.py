@@ -20,9 +20,9 @@ from .checkpoints import load_autoencoder, load_encoder, resolve_checkpoint
 from .data import SemiSupervisedDataModule, Split
 from .metrics import score
 from .modules import ClassifierModule
+from .nets import create_encoder, create_head
 from .pipeline import saved_split
 from .propagation import Graph
-from .nets import create_encoder, create_head
 from .report import Row
 from .rundir import check_writable, stage_folder
 
