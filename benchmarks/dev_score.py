@@ -8,29 +8,34 @@ propagation over the non-test images' neighbour graph. Choosing settings by this
 the test split untouched for the final ``ssl-ae evaluate``.
 
     PYTHONPATH=. python benchmarks/dev_score.py RUN_DIR --config configs/mnist/pretrain.yaml \
-        --data.root DATA [--k 10] [--seeds 0 1 2]
+        --data.root DATA [--k 10] [--seeds 0 1 2] [--neighbours 10] [--alpha 0.99]
 """
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Callable
 
 import numpy as np
 import torch
-import yaml
 
 from ssl_ae import probes
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.splits import Split
-from ssl_ae.sweep import SweepSpec, build_cache
+from ssl_ae.sweep import Cache, SweepSpec, build_cache
+
+from common import read_config
 
 
-def score_split(cache, k: int, seed: int, spec: SweepSpec) -> dict:
-    split = Split.make(cache.targets.numpy(), k, seed, test=cache.test)
-    lab = np.asarray(split.labeled)
-    held = np.setdiff1d(cache.pool, lab)
+def draw(cache: Cache, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labeled images of one draw and the other non-test images, which are scored."""
+    lab = np.asarray(Split.make(cache.targets.numpy(), k, seed, test=cache.test).labeled)
+    return lab, np.setdiff1d(cache.pool, lab)
+
+
+def score_split(cache: Cache, lab: np.ndarray, held: np.ndarray, spec: SweepSpec) -> dict:
     y, truth = cache.targets[lab], cache.targets[held].numpy()
-    num_classes = int(cache.targets.max()) + 1
+    num_classes = len(cache.classes)
     train, rest = cache.codes[lab], cache.codes[held]
     linear = probes.head_on_features("linear", torch.from_numpy(train).float(), y,
                                      torch.from_numpy(rest).float(), num_classes,
@@ -42,25 +47,31 @@ def score_split(cache, k: int, seed: int, spec: SweepSpec) -> dict:
     return {name: float((p.argmax(1) == truth).mean()) for name, p in probs.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parser(doc: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("run_dir", help="a pretraining run (or its checkpoint)")
     parser.add_argument("--config", required=True, help="the pretrain config (its data section)")
     parser.add_argument("--data.root", dest="data_root", help="folder holding the dataset")
     parser.add_argument("--k", type=int, default=10, help="labels per class")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
-    data_kwargs = yaml.safe_load(open(args.config))["data"]
-    if args.data_root:
-        data_kwargs["root"] = args.data_root
-    spec = SweepSpec()
-    cache = build_cache(SemiSupervisedDataModule(**data_kwargs), args.run_dir,
-                        spec.propagation_neighbours)
-    scores = [score_split(cache, args.k, seed, spec) for seed in args.seeds]
+    parser.add_argument("--neighbours", type=int, default=SweepSpec.propagation_neighbours,
+                        help="edges per image of the label-propagation graph")
+    parser.add_argument("--alpha", type=float, default=SweepSpec.propagation_alpha,
+                        help="how far labels spread along it")
+    return parser
+
+
+def run(args: argparse.Namespace, score: Callable[[Cache, np.ndarray, np.ndarray, SweepSpec], dict]) -> None:
+    """Score every seed's draw with ``score`` and print the mean ± std of each row as JSON."""
+    spec = SweepSpec(propagation_neighbours=args.neighbours, propagation_alpha=args.alpha)
+    data = SemiSupervisedDataModule(**read_config(args.config, args.data_root)["data"])
+    cache = build_cache(data, args.run_dir, spec.propagation_neighbours)
+    scores = [score(cache, *draw(cache, args.k, seed), spec) for seed in args.seeds]
     summary = {name: f"{np.mean([s[name] for s in scores]):.4f} ± "
                      f"{np.std([s[name] for s in scores]):.4f}" for name in scores[0]}
-    print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds, **summary}, ensure_ascii=False))
+    print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds, **summary},
+                     ensure_ascii=False))
 
 
 if __name__ == "__main__":
-    main()
+    run(parser(__doc__).parse_args(), score_split)

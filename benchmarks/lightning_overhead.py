@@ -26,18 +26,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.pipeline import AutoencoderSpec, make_trainer
+
+from common import read_config
 
 CHECK_IMAGES = 1024
 
 
 def settings(args: argparse.Namespace) -> tuple[dict, dict]:
-    config = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
-    data = {**config.get("data", {}), **({"root": args.data_root} if args.data_root else {})}
-    return data, config.get("model", {})
+    config = read_config(args.config, args.data_root)
+    return config.get("data", {}), config.get("model", {})
 
 
 def epoch_loss_on(module, images: torch.Tensor) -> float:

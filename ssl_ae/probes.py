@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 import pytorch_lightning as pl
@@ -97,13 +97,15 @@ def predict_proba(module: nn.Module, test_x: torch.Tensor, batch_size: int = 102
 
 def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,
                      test_x: torch.Tensor, num_classes: int, steps: int, lr: float,
-                     **head_kwargs) -> np.ndarray:
-    """A head trained by ``ClassifierModule`` on cached frozen codes, full batch: the same
-    optimiser and schedule as finetuning through the frozen encoder, without re-encoding."""
+                     batch_size: Optional[int] = None, **head_kwargs) -> np.ndarray:
+    """A head trained by ``ClassifierModule`` on cached frozen codes (full batch unless
+    ``batch_size`` says otherwise): the same optimiser and schedule as finetuning through the
+    frozen encoder, without re-encoding."""
     module = ClassifierModule(nn.Identity(), create_head(head, in_dim=train_x.shape[1],
                                                         num_classes=num_classes, **head_kwargs),
                               num_classes, lr=lr)
-    return predict_proba(train_classifier(module, train_x, train_y, steps, len(train_x)), test_x)
+    return predict_proba(train_classifier(module, train_x, train_y, steps,
+                                          batch_size or len(train_x)), test_x)
 
 
 def images_to_float(images: torch.Tensor) -> torch.Tensor:
