@@ -171,8 +171,6 @@ def summarize(rows: list[Row]) -> list[dict]:
     return out
 
 
-
-
 def evaluate(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
              spec: Optional[SweepSpec] = None, overwrite: bool = False) -> list[dict]:
     """Run the sweep and write its report into ``out_dir``; return the mean ± std summary."""

@@ -8,13 +8,15 @@ from ssl_ae.nets import create_decoder, create_encoder
 from ssl_ae.objectives import Denoising, Masked, create_objective, list_objectives
 from ssl_ae.objectives.contractive import (jacobian_norm_autograd, jacobian_norm_sigmoid,
                                            sigmoid_layer)
+from ssl_ae.objectives.denoising import info_nce
 from ssl_ae.objectives.masked import patch_mask
 from ssl_ae.objectives.sparse import kl_sparsity
 from ssl_ae.objectives.variational import gaussian_kl, reparameterise
 
 VARIANTS = [("plain", {}), ("plain", {"loss": "bce"}), ("plain", {"loss": "l1"}),
             ("denoising", {"noise": "gaussian"}), ("denoising", {"noise": "salt_pepper"}),
-            ("denoising", {"noise": "mask"}), ("sparse", {}), ("sparse", {"kl_weight": 0.0}),
+            ("denoising", {"noise": "mask"}), ("denoising", {"shift": 1, "contrast": 0.1}),
+            ("sparse", {}), ("sparse", {"kl_weight": 0.0}),
             ("contractive", {}), ("vae", {}), ("vae", {"loss": "mse", "beta": 4.0}),
             ("masked", {}), ("masked", {"patch_size": 4, "mask_ratio": 0.75})]
 
@@ -75,6 +77,8 @@ def test_unknown_loss_noise_and_bad_settings_rejected():
         create_objective("plain", loss="huber")
     with pytest.raises(ValueError, match="unknown noise 'blur'"):
         create_objective("denoising", noise="blur")
+    with pytest.raises(ValueError, match="temperature > 0, got 0.1 and 0"):
+        create_objective("denoising", contrast=0.1, temperature=0)
     with pytest.raises(ValueError, match="rho=1.5 must lie strictly between 0 and 1"):
         create_objective("sparse", rho=1.5)
     with pytest.raises(ValueError, match="mask_ratio=1.0 must lie strictly between 0 and 1"):
@@ -269,3 +273,26 @@ def test_random_turn_rejects_impossible_settings():
         Denoising(scale=1.5)
     with pytest.raises(ValueError, match="rotate must be"):
         Denoising(rotate=-5)
+
+
+def test_info_nce_rewards_codes_that_find_their_partner():
+    codes = torch.eye(4)  # 4 orthogonal codes, each paired with itself
+    # each of the 8 rows: similarity 1 / 0.1 to its partner, 0 to the 6 others
+    torch.testing.assert_close(info_nce(codes, codes, 0.1), torch.log1p(6 * torch.exp(torch.tensor(-10.0))))
+    swapped = info_nce(codes, codes[[1, 0, 3, 2]], 0.1)
+    assert swapped > 10  # partners now point at another image's code
+
+
+def test_contrast_encodes_two_corruptions_while_training_and_logs_both_terms():
+    objective = Denoising(strength=0.1, shift=1, contrast=0.5)
+    seen = []
+    encoder = lambda inp: seen.append(inp) or inp.flatten(1)  # noqa: E731
+    decoder = lambda z: z.view(-1, 1, 8, 8)  # noqa: E731
+    x = torch.rand(3, 1, 8, 8)
+    terms = objective(encoder, decoder, x)
+    assert seen[-1].shape == (6, 1, 8, 8) and not torch.equal(seen[-1][:3], seen[-1][3:])
+    torch.testing.assert_close(terms["loss"], terms["recon_loss"] + 0.5 * terms["info_nce"])
+    assert terms["recon"].shape == x.shape
+    objective.eval()
+    assert set(objective(encoder, decoder, x)) == {"loss", "recon"}
+    assert torch.equal(seen[-1], x)

@@ -1,10 +1,12 @@
-"""Denoising: reconstruct the clean image from a corrupted one."""
+"""Denoising: reconstruct the clean image from a corrupted one, optionally with an InfoNCE term
+that makes the codes of two corruptions of an image find each other."""
 from __future__ import annotations
 
 import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .base import Objective, objectives
 
@@ -35,6 +37,17 @@ def random_turn(x: torch.Tensor, degrees: float, scale: float) -> torch.Tensor:
     return F.grid_sample(x, grid, align_corners=False)
 
 
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE (NT-Xent) loss of paired codes: each of the 2B codes must pick out its partner
+    (row i of ``a`` with row i of ``b``) among the other 2B - 1 by cosine similarity."""
+    z = F.normalize(torch.cat([a, b]), dim=1)
+    sims = z @ z.T / temperature
+    sims.fill_diagonal_(-float("inf"))
+    n = len(a)
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(a.device)
+    return F.cross_entropy(sims, partner)
+
+
 @objectives.register("denoising")
 class Denoising(Objective):
     """Reconstruct the clean image from a corrupted one (corruption while training only).
@@ -47,13 +60,18 @@ class Denoising(Objective):
             makes the code less sensitive to where the object sits.
         rotate: also turn the input by up to this many degrees (the target stays upright).
         scale: also zoom the input by a factor in [1 - scale, 1 + scale].
+        contrast: if above 0, each image is corrupted twice and this weight times the InfoNCE
+            loss of the two codes is added (each code must pick out its partner among the
+            codes of the batch on this device), so the corruptions of an image get nearby codes.
+        temperature: InfoNCE temperature.
         loss: reconstruction loss.
     """
 
     NOISES = ("gaussian", "salt_pepper", "mask")
 
     def __init__(self, noise: str = "gaussian", strength: float = 0.3, shift: int = 0,
-                 rotate: float = 0.0, scale: float = 0.0, loss: str = "mse"):
+                 rotate: float = 0.0, scale: float = 0.0, contrast: float = 0.0,
+                 temperature: float = 0.2, loss: str = "mse"):
         super().__init__(loss)
         if noise not in self.NOISES:
             raise ValueError(f"unknown noise {noise!r}; known: {', '.join(self.NOISES)}")
@@ -61,8 +79,11 @@ class Denoising(Objective):
             raise ValueError(f"shift must be 0 or more pixels, got {shift}")
         if rotate < 0 or not 0 <= scale < 1:
             raise ValueError(f"rotate must be >= 0 degrees and scale in [0, 1), got {rotate} and {scale}")
+        if contrast < 0 or temperature <= 0:
+            raise ValueError(f"contrast must be >= 0 and temperature > 0, got {contrast} and {temperature}")
         self.noise, self.strength, self.shift = noise, strength, shift
         self.rotate, self.scale = rotate, scale
+        self.contrast, self.temperature = contrast, temperature
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         if self.rotate or self.scale:
@@ -75,3 +96,14 @@ class Denoising(Objective):
             return x.masked_fill(hit, 0.0)
         salt = (torch.rand_like(x) < 0.5).to(x.dtype)
         return torch.where(hit, salt, x)
+
+    def forward(self, encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> dict:
+        if not (self.training and self.contrast):
+            return super().forward(encoder, decoder, x)
+        pair = torch.cat([x, x])
+        code = encoder(self.corrupt(pair))
+        out = decoder(code)
+        recon = self.reconstruction_loss(out, pair)
+        contrast = info_nce(*code.chunk(2), self.temperature)
+        return {"loss": recon + self.contrast * contrast, "recon_loss": recon,
+                "info_nce": contrast, "recon": self.to_pixels(out[:len(x)])}
