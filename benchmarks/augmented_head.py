@@ -17,29 +17,28 @@ from ssl_ae.sweep import Cache, SweepSpec
 from dev_score import parser, run
 
 COPIES = (0, 10, 50)
-encoders: dict[str, tuple] = {}  # per run: the encoder and its codes' statistics on the pool
+encoders: dict[str, tuple] = {}  # per run: the encoder and its raw codes of the pool
 
 
-def encoder_and_stats(cache: Cache) -> tuple:
+def encoder_and_pool_codes(cache: Cache) -> tuple:
     key = str(cache.pretrained)
     if key not in encoders:
         encoder = load_autoencoder(cache.pretrained, tuple(cache.images.shape[1:])).encoder.eval()
-        raw = probes.encode(encoder, cache.images[cache.pool] * 255).numpy()
-        encoders[key] = (encoder, raw.mean(0), raw.std(0) + 1e-6)
+        encoders[key] = (encoder, probes.encode(encoder, cache.images[cache.pool] * 255).numpy())
     return encoders[key]
 
 
 def score_copies(cache: Cache, lab: np.ndarray, held: np.ndarray, spec: SweepSpec) -> dict:
-    encoder, mean, std = encoder_and_stats(cache)
-    y, truth = cache.targets[lab], cache.targets[held].numpy()
+    encoder, pool_codes = encoder_and_pool_codes(cache)
+    x, y, truth = cache.images[lab], cache.targets[lab], cache.targets[held].numpy()
     held_codes = torch.from_numpy(cache.codes[held]).float()
     torch.manual_seed(0)
     scores = {}
     for copies in COPIES:
-        x = cache.images[lab]
         views = torch.cat([x] + [random_shift(random_turn(x, 20, 0.3), 2) for _ in range(copies)])
         with torch.no_grad():
-            codes = torch.from_numpy((encoder(views).numpy() - mean) / std).float()
+            raw = encoder(views).numpy()
+        codes = torch.from_numpy(probes.standardize(raw, stats_from=pool_codes)[0]).float()
         probs = probes.head_on_features("linear", codes, y.repeat(copies + 1), held_codes,
                                         len(cache.classes), spec.head_steps, spec.head_lr)
         scores[f"linear head, {copies} copies"] = float((probs.argmax(1) == truth).mean())

@@ -28,6 +28,7 @@ from ssl_ae.nets import create_decoder, create_encoder
 from ssl_ae.objectives import Denoising
 from ssl_ae.objectives.denoising import info_nce
 from ssl_ae.propagation import Graph
+from ssl_ae.sweep import SweepSpec
 
 
 def elastic(x: torch.Tensor, pixels: float, sigma: float) -> torch.Tensor:
@@ -105,7 +106,9 @@ def pretrain(images: torch.Tensor, args: argparse.Namespace) -> nn.Module:
 
 
 def score(codes: np.ndarray, y: np.ndarray, seeds: list[int]) -> dict:
-    graph = Graph.build(torch.from_numpy(codes), 10)
+    """Mean accuracy over seeds of each row, with the sweep's head and propagation settings."""
+    spec = SweepSpec()
+    graph = Graph.build(torch.from_numpy(codes), spec.propagation_neighbours)
     rows: dict[str, list[float]] = {"logistic regression": [], "linear head": [], "label propagation": []}
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -115,8 +118,8 @@ def score(codes: np.ndarray, y: np.ndarray, seeds: list[int]) -> dict:
         probs = {"logistic regression": probes.logistic_regression(codes[lab], y[lab], codes[rest]),
                  "linear head": probes.head_on_features(
                      "linear", torch.from_numpy(codes[lab]), labels, torch.from_numpy(codes[rest]),
-                     10, 200, 3e-2),
-                 "label propagation": graph.propagate(lab, labels, 10).numpy()[rest]}
+                     10, spec.head_steps, spec.head_lr),
+                 "label propagation": graph.propagate(lab, labels, 10, spec.propagation_alpha).numpy()[rest]}
         for name, p in probs.items():
             rows[name].append(float((p.argmax(1) == y[rest]).mean()))
     return {name: round(float(np.mean(v)), 4) for name, v in rows.items()}
