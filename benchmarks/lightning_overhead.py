@@ -1,13 +1,14 @@
 """Lightning overhead: one pretraining epoch through our Trainer vs a plain PyTorch loop.
 
 Both sides train the same ``AutoencoderModule`` (same seed, so the same initial weights, data
-order and noise) with the same AdamW + one-cycle schedule on the same DataLoader. The Lightning
+order and noise) with the same AdamW + one-cycle schedule on the same DataLoader, at the config's
+trainer precision (for bf16-mixed the plain loop runs under bfloat16 autocast). The Lightning
 side is the pipeline's own Trainer (CSV and TensorBoard loggers, last.ckpt, divergence guard),
 progress bar off as in the plain loop. Each run is a fresh process, so peak resident memory is
 its own; the two alternate, round after round, so a slower moment of the machine hits both.
 
     PYTHONPATH=. python benchmarks/lightning_overhead.py --config configs/mnist/pretrain.yaml \
-        --data.root DATA --rounds 3 --out benchmarks/lightning_overhead.json
+        --data.root DATA --rounds 5 --out benchmarks/lightning_overhead.json
 
 Without ``--config`` it uses the digits defaults (no download needed).
 """
@@ -35,9 +36,13 @@ from common import read_config
 CHECK_IMAGES = 1024
 
 
-def settings(args: argparse.Namespace) -> tuple[dict, dict]:
+def settings(args: argparse.Namespace) -> tuple[dict, dict, str]:
+    """The config's data and model sections and its trainer precision (32-bit or bf16-mixed)."""
     config = read_config(args.config, args.data_root)
-    return config.get("data", {}), config.get("model", {})
+    precision = str(config.get("trainer", {}).get("precision", "32-true"))
+    if precision not in ("32", "32-true", "bf16-mixed"):
+        sys.exit(f"precision {precision!r}: this benchmark compares 32-true or bf16-mixed only")
+    return config.get("data", {}), config.get("model", {}), precision
 
 
 def epoch_loss_on(module, images: torch.Tensor) -> float:
@@ -49,8 +54,9 @@ def epoch_loss_on(module, images: torch.Tensor) -> float:
         return float(module.objective(module.encoder, module.decoder, images)["loss"])
 
 
-def plain_epoch(module, loader) -> float:
-    """The loop Lightning runs for us, written out; returns the epoch's mean training loss."""
+def plain_epoch(module, loader, bf16: bool) -> float:
+    """The loop Lightning runs for us, written out (under bfloat16 autocast if ``bf16``, as
+    Lightning's bf16-mixed precision does); returns the epoch's mean training loss."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.lr,
                                   weight_decay=module.hparams.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, module.hparams.lr,
@@ -58,7 +64,8 @@ def plain_epoch(module, loader) -> float:
     module.train()
     total, seen = 0.0, 0
     for batch in loader:
-        loss = module.objective(module.encoder, module.decoder, batch)["loss"]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = module.objective(module.encoder, module.decoder, batch)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -67,7 +74,7 @@ def plain_epoch(module, loader) -> float:
     return total / seen
 
 
-def worker(mode: str, data_kwargs: dict, model_kwargs: dict, seed: int) -> dict:
+def worker(mode: str, data_kwargs: dict, model_kwargs: dict, precision: str, seed: int) -> dict:
     """One epoch in this process; returns its time, losses and peak memory."""
     data = SemiSupervisedDataModule(**data_kwargs)
     data.setup()
@@ -76,10 +83,10 @@ def worker(mode: str, data_kwargs: dict, model_kwargs: dict, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         if mode == "plain":
-            epoch_loss = plain_epoch(module, data.train_dataloader())
+            epoch_loss = plain_epoch(module, data.train_dataloader(), precision == "bf16-mixed")
         else:
             trainer = make_trainer(Path(tmp), max_epochs=1, enable_progress_bar=False,
-                                   accelerator="cpu", devices=1)
+                                   accelerator="cpu", devices=1, precision=precision)
             trainer.fit(module, data)
             epoch_loss = float(trainer.callback_metrics["train/loss_epoch"])
         seconds = time.perf_counter() - start
@@ -129,7 +136,8 @@ def table(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="a pretrain config (its data and model sections)")
+    parser.add_argument("--config", help="a pretrain config (its data and model sections, "
+                        "and the trainer's precision)")
     parser.add_argument("--data.root", dest="data_root", help="folder holding the dataset")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)

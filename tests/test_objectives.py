@@ -283,14 +283,16 @@ def test_info_nce_rewards_codes_that_find_their_partner():
     assert swapped > 10  # partners now point at another image's code
 
 
-def test_contrast_encodes_two_corruptions_while_training_and_logs_both_terms():
+def test_contrast_encodes_two_corruptions_decodes_the_first_and_logs_both_terms():
     objective = Denoising(strength=0.1, shift=1, contrast=0.5)
-    seen = []
+    seen, decoded = [], []
     encoder = lambda inp: seen.append(inp) or inp.flatten(1)  # noqa: E731
-    decoder = lambda z: z.view(-1, 1, 8, 8)  # noqa: E731
+    decoder = lambda z: decoded.append(z) or z.view(-1, 1, 8, 8)  # noqa: E731
     x = torch.rand(3, 1, 8, 8)
     terms = objective(encoder, decoder, x)
     assert seen[-1].shape == (6, 1, 8, 8) and not torch.equal(seen[-1][:3], seen[-1][3:])
+    torch.testing.assert_close(decoded[-1], seen[-1][:3].flatten(1))  # the first view only
+    torch.testing.assert_close(terms["recon_loss"], ((seen[-1][:3] - x) ** 2).mean())
     torch.testing.assert_close(terms["loss"], terms["recon_loss"] + 0.5 * terms["info_nce"])
     assert terms["recon"].shape == x.shape
     objective.eval()
