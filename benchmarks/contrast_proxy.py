@@ -1,11 +1,11 @@
 """The quick proxy of the MNIST contrast search: a few epochs on the first N training images,
 scored on those same images, so one variant costs about a minute on 2 cores.
 
-The conv autoencoder (code 64; widths 16, 32 unless ``--widths``) is pretrained in a plain loop
-with the package's denoising objective and, as in ``AutoencoderModule``, channels-last weights;
-then for seeds 0-2, 10 labeled images per class are drawn from the N images and the other
-N - 100 are scored: logistic regression and the linear head on the labeled codes, and label
-propagation over all N codes. The MNIST test split is never touched.
+The package's conv autoencoder (code 64; widths 16, 32 unless ``--widths``) is pretrained in a
+plain loop with its denoising objective; then for seeds 0-2, 10 labeled images per class are
+drawn from the N images and the other N - 100 are scored: logistic regression and the linear
+head on the labeled codes, and label propagation over all N codes. The MNIST test split is never
+touched.
 Four variants that are not in the package live here: a projection head between the code and
 the InfoNCE loss, elastic distortion of the input, nearest-neighbour positives (NNCLR) and a
 clustering term (IIC).
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssl_ae import probes
+from ssl_ae.modules import AutoencoderModule
 from ssl_ae.data.sources import load_source
 from ssl_ae.nets import create_decoder, create_encoder
 from ssl_ae.objectives import Denoising
@@ -96,29 +97,29 @@ class ProxyObjective(Denoising):
 
 
 def pretrain(images: torch.Tensor, args: argparse.Namespace) -> nn.Module:
+    """The encoder after ``args.epochs`` epochs of the package's ``AutoencoderModule`` (its
+    default lr and weight decay) with ``ProxyObjective``, in a plain loop."""
     torch.manual_seed(0)
-    widths = args.widths
-    encoder = create_encoder("conv", in_channels=1, image_size=28, code_dim=64, widths=widths)
-    decoder = create_decoder("conv", out_channels=1, image_size=28, code_dim=64, widths=widths[::-1])
-    for net in (encoder, decoder):
-        net.to(memory_format=torch.channels_last)  # as AutoencoderModule does
-    objective = ProxyObjective(args, 64)
-    params = [*encoder.parameters(), *decoder.parameters(), *objective.parameters()]
-    optimizer = torch.optim.AdamW(params, 2e-3, weight_decay=1e-4)
+    module = AutoencoderModule(
+        create_encoder("conv", in_channels=1, image_size=28, code_dim=64, widths=args.widths),
+        create_decoder("conv", out_channels=1, image_size=28, code_dim=64, widths=args.widths[::-1]),
+        ProxyObjective(args, 64))
+    lr = module.hparams.lr
+    optimizer = torch.optim.AdamW(module.parameters(), lr, weight_decay=module.hparams.weight_decay)
     batches = len(images) // args.batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=args.epochs * batches,
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=args.epochs * batches,
                                                    pct_start=0.1)
     for _ in range(args.epochs):
         order = torch.randperm(len(images))
         for i in range(batches):
             x = images[order[i * args.batch_size:(i + 1) * args.batch_size]].float() / 255
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                loss = objective(encoder, decoder, x)["loss"]
+                loss = module.objective(module.encoder, module.decoder, x)["loss"]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
-    return encoder
+    return module.encoder
 
 
 def score(codes: np.ndarray, y: np.ndarray, seeds: list[int]) -> dict:
