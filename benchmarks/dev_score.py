@@ -3,12 +3,15 @@ MNIST search in RESULTS.md.
 
 For each seed, k labeled images per class are drawn from the non-test images exactly as
 ``ssl-ae evaluate`` draws them; the other non-test images are scored (their labels are used
-only to score). Rows: logistic regression and the linear head on the labeled codes, and label
-propagation over the non-test images' neighbour graph. Choosing settings by this number leaves
+only to score). Rows: logistic regression and the linear head on the labeled codes, label
+propagation over the non-test images' neighbour graph, and the linear head on the spectral
+features of that graph (the scored images are in the graph, so they get their eigenvector values
+rather than the Nyström extension a test image gets). Choosing settings by this number leaves
 the test split untouched for the final ``ssl-ae evaluate``.
 
     PYTHONPATH=. python benchmarks/dev_score.py RUN_DIR --config configs/mnist/pretrain.yaml \
-        --data.root DATA [--k 10] [--seeds 0 1 2] [--neighbours 10] [--alpha 0.99]
+        --data.root DATA [--k 10] [--seeds 0 1 2] [--neighbours 10] [--alpha 0.99] \
+        [--spectral-dims 10]
 """
 from __future__ import annotations
 
@@ -37,13 +40,15 @@ def score_split(cache: Cache, lab: np.ndarray, held: np.ndarray, spec: SweepSpec
     y, truth = cache.targets[lab], cache.targets[held].numpy()
     num_classes = len(cache.classes)
     train, rest = cache.codes[lab], cache.codes[held]
-    linear = probes.head_on_features("linear", torch.from_numpy(train).float(), y,
-                                     torch.from_numpy(rest).float(), num_classes,
-                                     spec.head_steps, spec.head_lr)
+    linear, spectral = (probes.head_on_features("linear", torch.from_numpy(f[lab]).float(), y,
+                                                torch.from_numpy(f[held]).float(), num_classes,
+                                                spec.head_steps, spec.head_lr)
+                        for f in (cache.codes, cache.spectral))
     spread = cache.graph.propagate(np.searchsorted(cache.pool, lab), y, num_classes,
                                    spec.propagation_alpha)[np.searchsorted(cache.pool, held)]
     probs = {"logistic regression": probes.logistic_regression(train, y.numpy(), rest),
-             "linear head": linear, "label propagation": np.asarray(spread)}
+             "linear head": linear, "label propagation": np.asarray(spread),
+             "spectral features + linear head": spectral}
     return {name: float((p.argmax(1) == truth).mean()) for name, p in probs.items()}
 
 
@@ -58,14 +63,17 @@ def parser(doc: str) -> argparse.ArgumentParser:
                         help="edges per image of the label-propagation graph")
     parser.add_argument("--alpha", type=float, default=SweepSpec.propagation_alpha,
                         help="how far labels spread along it")
+    parser.add_argument("--spectral-dims", type=int,
+                        help="eigenvectors the spectral features keep (default: one per class)")
     return parser
 
 
 def run(args: argparse.Namespace, score: Callable[[Cache, np.ndarray, np.ndarray, SweepSpec], dict]) -> None:
     """Score every seed's draw with ``score`` and print the mean ± std of each row as JSON."""
-    spec = SweepSpec(propagation_neighbours=args.neighbours, propagation_alpha=args.alpha)
+    spec = SweepSpec(propagation_neighbours=args.neighbours, propagation_alpha=args.alpha,
+                     spectral_dims=args.spectral_dims)
     data = SemiSupervisedDataModule(**read_config(args.config, args.data_root)["data"])
-    cache = build_cache(data, args.run_dir, spec.propagation_neighbours)
+    cache = build_cache(data, args.run_dir, spec.propagation_neighbours, spec.spectral_dims)
     scores = [score(cache, *draw(cache, args.k, seed), spec) for seed in args.seeds]
     summary = {name: f"{np.mean([s[name] for s in scores]):.4f} ± "
                      f"{np.std([s[name] for s in scores]):.4f}" for name in scores[0]}

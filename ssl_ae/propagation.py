@@ -35,12 +35,13 @@ def nearest(queries: torch.Tensor, keys: torch.Tensor, neighbours: int, exclude_
 @dataclass
 class Graph:
     """The graph's images' codes, their symmetric normalised nearest-neighbour affinities
-    ``D^-1/2 W D^-1/2`` (sparse N x N), and the edges per image before symmetrisation, which is
-    also how many graph images place a new (test) image. Build it with ``Graph.build(codes,
-    neighbours)``."""
+    ``D^-1/2 W D^-1/2`` (sparse N x N), the degrees ``D`` (row sums of ``W``), and the edges per
+    image before symmetrisation, which is also how many graph images place a new (test) image.
+    Build it with ``Graph.build(codes, neighbours)``."""
 
     codes: torch.Tensor
     affinity: torch.Tensor
+    degree: torch.Tensor
     neighbours: int
 
     @classmethod
@@ -58,7 +59,7 @@ class Graph:
         i, v = w.indices(), w.values()
         v = v / (degree[i[0]] * degree[i[1]]).sqrt()
         affinity = torch.sparse_coo_tensor(i, v, (n, n), is_coalesced=True, check_invariants=True)
-        return cls(codes, affinity, neighbours)
+        return cls(codes, affinity, degree, neighbours)
 
     def propagate(self, labeled: np.ndarray, labels: torch.Tensor, num_classes: int,
                   alpha: float = 0.99, iterations: int = 50) -> torch.Tensor:

@@ -25,6 +25,7 @@ from .pipeline import saved_split
 from .propagation import Graph
 from .report import Row
 from .rundir import check_writable, stage_folder
+from .spectral import Eigenmap
 
 
 @dataclass
@@ -43,6 +44,8 @@ class SweepSpec:
         pca_components: size of the PCA baseline's features.
         propagation_neighbours: edges per image of the label-propagation graph.
         propagation_alpha: how far labels spread along it (0: not at all, towards 1: further).
+        spectral_dims: eigenvectors of that graph that the spectral features keep (default:
+            one per class).
     """
 
     labels_per_class: list[int] = field(default_factory=lambda: [1, 5, 10, 25, 100])
@@ -55,17 +58,20 @@ class SweepSpec:
     pca_components: int = 32
     propagation_neighbours: int = 10
     propagation_alpha: float = 0.99
+    spectral_dims: Optional[int] = None
 
 
 @dataclass
 class Cache:
     """What every (k, seed) shares: images as floats in [0, 1], targets, frozen codes
-    standardised by the unlabeled images' statistics, their neighbour graph, the test split."""
+    standardised by the unlabeled images' statistics, their neighbour graph, the spectral
+    features of every image (its eigenmap, standardised the same way), the test split."""
 
     images: torch.Tensor
     targets: torch.Tensor
     codes: np.ndarray
     graph: Graph
+    spectral: np.ndarray
     test: np.ndarray
     pool: np.ndarray
     classes: list[str]
@@ -84,7 +90,7 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
     every split and the predictions of the frozen linear head on the first seed of the
     largest k."""
     spec = spec or SweepSpec()
-    cache = build_cache(data, pretrained, spec.propagation_neighbours)
+    cache = build_cache(data, pretrained, spec.propagation_neighbours, spec.spectral_dims)
     ks = feasible_ks(cache.targets.numpy(), cache.pool, spec.labels_per_class)
     if not ks:
         raise ValueError(f"no labels_per_class in {spec.labels_per_class} is possible: the "
@@ -104,7 +110,7 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
 
 
 def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
-                neighbours: int = 10) -> Cache:
+                neighbours: int = 10, spectral_dims: Optional[int] = None) -> Cache:
     data.setup()
     path = resolve_checkpoint(pretrained)
     saved = saved_split(path)
@@ -115,7 +121,11 @@ def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
     codes = probes.encode(autoencoder.encoder, images).numpy()
     codes = probes.standardize(codes, stats_from=codes[pool])[0]
     graph = Graph.build(torch.from_numpy(codes[pool]), neighbours)
-    return Cache(probes.images_to_float(images), targets, codes, graph, test, pool,
+    eigenmap = Eigenmap.fit(graph, spectral_dims or len(data.source.classes))
+    spectral = np.empty((len(codes), eigenmap.vectors.shape[1]), np.float32)
+    spectral[pool], spectral[test] = eigenmap.vectors, eigenmap.transform(torch.from_numpy(codes[test]))
+    spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
+    return Cache(probes.images_to_float(images), targets, codes, graph, spectral, test, pool,
                  data.source.classes, autoencoder.encoder.spec, path)
 
 
@@ -128,6 +138,9 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     z_train, z_test = torch.from_numpy(train).float(), torch.from_numpy(test_codes).float()
     yield "frozen encoder + linear head", True, probes.head_on_features(
         "linear", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
+    yield "frozen encoder + spectral features + linear head", True, probes.head_on_features(
+        "linear", torch.from_numpy(cache.spectral[lab]), y, torch.from_numpy(cache.spectral[test]),
+        num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + MLP head", True, probes.head_on_features(
         "mlp", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + logistic regression", True, probes.logistic_regression(train, y.numpy(), test_codes)
