@@ -75,8 +75,10 @@ class HeadSpec:
     """Which classifier head to train on the encoder.
 
     Args:
-        head: registered head name (``linear``, ``mlp``).
-        head_kwargs: its extra arguments, e.g. ``{hidden: 256}`` for ``mlp``.
+        head: registered head name (``linear``, ``mlp``, ``spectral``: a linear layer on the
+            Laplacian eigenmap of the unlabeled images' frozen codes, see ``ssl_ae.spectral``).
+        head_kwargs: its extra arguments, e.g. ``{hidden: 256}`` for ``mlp``, ``{dims: 10,
+            neighbours: 10}`` for ``spectral``.
         freeze_encoder: keep the encoder fixed (the honest few-label probe).
         lr: learning rate.
         weight_decay: AdamW weight decay.
@@ -88,9 +90,21 @@ class HeadSpec:
     lr: float = 3e-2
     weight_decay: float = 1e-3
 
-    def build(self, encoder: torch.nn.Module, classes: list[str]) -> ClassifierModule:
-        head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
-                           **self.head_kwargs)
+    def build(self, encoder: torch.nn.Module, classes: list[str],
+              unlabeled: Optional[torch.Tensor] = None) -> ClassifierModule:
+        """The classifier; a ``spectral`` head is fitted to the frozen codes of ``unlabeled``
+        (uint8 images) here."""
+        if self.head != "spectral":
+            head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
+                               **self.head_kwargs)
+        elif not self.freeze_encoder or unlabeled is None:
+            raise ValueError("the spectral head is fitted to the frozen encoder's codes of the "
+                             "unlabeled images: pass them and set head.freeze_encoder true, or "
+                             "use a linear or mlp head")
+        else:
+            codes = probes.encode(encoder, unlabeled)
+            head = create_head("spectral", in_dim=encoder.code_dim, num_classes=len(classes),
+                               graph_size=len(codes), **self.head_kwargs).fit(codes)
         return ClassifierModule(encoder, head, len(classes), freeze_encoder=self.freeze_encoder,
                                 lr=self.lr, weight_decay=self.weight_decay, class_names=classes)
 
@@ -178,7 +192,8 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     encoder = load_encoder(pretrained, data.image_shape)
     check_same_test_split(data.split, Path(pretrained))
     head = head or HeadSpec()
-    module = head.build(encoder, data.source.classes)
+    module = head.build(encoder, data.source.classes,
+                        data.subset("unlabeled", labels=False).images)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,

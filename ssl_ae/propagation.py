@@ -48,7 +48,7 @@ class Graph:
     def build(cls, codes: torch.Tensor, neighbours: int = 10) -> "Graph":
         n = len(codes)
         if n < 2:
-            raise ValueError(f"label propagation needs at least 2 unlabeled images, got {n}")
+            raise ValueError(f"a neighbour graph needs at least 2 unlabeled images, got {n}")
         index, sims = nearest(codes, codes, neighbours, exclude_self=True)
         rows = torch.arange(n).repeat_interleave(index.shape[1])
         weights = sims.flatten().clamp_min(0)

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from conftest import QUIET, read_json, run_cli
-from ssl_ae import pipeline
-from ssl_ae.checkpoints import load_checkpoint, load_encoder
+from ssl_ae import pipeline, probes
+from ssl_ae.checkpoints import load_checkpoint, load_classifier, load_encoder
 from ssl_ae.data import SemiSupervisedDataModule, Split, load_source
+from ssl_ae.spectral import SpectralHead
 
 
 def test_run_writes_the_output_contract(tiny_run):
@@ -126,3 +127,23 @@ def test_finetune_validates_on_images_carved_from_the_labeled_budget(tiny_run, t
     split = read_json(tmp_path / "finetune" / "split.json")
     assert split["val"] and not set(split["val"]) & (set(split["labeled"]) | set(split["test"]))
     assert "val/acc" in (tmp_path / "finetune" / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_a_spectral_head_finetunes_from_the_cli_and_its_checkpoint_holds_the_eigenmap(tiny_run, tmp_path):
+    run_cli("finetune", "--pretrained", tiny_run, "--run-dir", tmp_path, "--head.head", "spectral",
+            "--trainer.max_epochs", 30, "--trainer.enable_progress_bar", "false")
+    module = load_classifier(tmp_path / "finetune")
+    data = SemiSupervisedDataModule()
+    unlabeled = data.subset("unlabeled", labels=False).images
+    refit = SpectralHead(module.encoder.code_dim, 10, len(unlabeled)).fit(
+        probes.encode(module.encoder, unlabeled))
+    for name in ("graph_codes", "vectors", "values", "feature_std"):
+        assert torch.allclose(getattr(module.head, name), getattr(refit, name), atol=1e-5), name
+    spectral = pipeline.evaluate(data, tmp_path / "finetune")[0]
+    assert spectral.method == "frozen encoder + spectral head" and spectral.accuracy > 0.5
+
+
+def test_a_spectral_head_needs_a_frozen_encoder(tiny_run):
+    spec = pipeline.HeadSpec(head="spectral", freeze_encoder=False)
+    with pytest.raises(ValueError, match="pass them and set head.freeze_encoder true"):
+        spec.build(load_encoder(tiny_run), [str(c) for c in range(10)], torch.zeros(5, 1, 8, 8))

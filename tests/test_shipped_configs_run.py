@@ -1,5 +1,6 @@
 """Every shipped config runs from the CLI: each variant through pretrain and finetune, the
-shipped MNIST and Fashion-MNIST configs through pretrain and evaluate (a couple of batches)."""
+shipped MNIST and Fashion-MNIST configs through pretrain, evaluate and (where there is one)
+their finetune config (a couple of batches)."""
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def test_variant_config_runs_pretrain_then_finetune(config, tmp_path, data_root)
     data = ["--data.root", copy_raw("MNIST", data_root)] if config.parent.name == "mnist" else []
     run_cli("pretrain", "--config", config, "--run-dir", tmp_path, *data, *QUICK)
     run_cli("finetune", "--config", config.parent / "finetune.yaml", "--pretrained", tmp_path,
-            "--run-dir", tmp_path, *data, *QUICK)
+            "--run-dir", tmp_path, *data, *QUICK, "--head.head", "linear")  # any head will do
     model = yaml.safe_load(config.read_text())["model"]
     built = load_checkpoint(tmp_path / "pretrain")["ssl_ae"]
     assert built["objective"]["name"] == model["objective"]
@@ -58,3 +59,9 @@ def test_shipped_config_runs_pretrain_then_evaluate(config, tmp_path, data_root)
                   if r["method"] == "frozen encoder + label propagation"}
     assert propagated == {r["labels_per_class"] for r in rows}
     assert len(read_json(tmp_path / "report" / "splits" / "k10-seed0.json")["test"]) == 10_000
+    finetune = config.parent / "finetune.yaml"
+    if finetune.is_file():
+        run_cli("finetune", "--config", finetune, "--pretrained", tmp_path, "--run-dir", tmp_path,
+                *data, *QUICK)
+        head = load_checkpoint(tmp_path / "finetune", "classifier")["ssl_ae"]["head"]
+        assert head["name"] == yaml.safe_load(finetune.read_text())["head"]["head"]

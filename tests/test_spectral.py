@@ -5,7 +5,7 @@ from sklearn.datasets import make_moons
 
 from ssl_ae import probes, spectral
 from ssl_ae.propagation import Graph
-from ssl_ae.spectral import Eigenmap
+from ssl_ae.spectral import Eigenmap, SpectralHead
 
 
 def moons(n: int = 600) -> tuple[torch.Tensor, np.ndarray]:
@@ -55,3 +55,19 @@ def test_impossible_dimensions_say_what_is_possible():
     graph = Graph.build(torch.randn(6, 3), neighbours=2)
     with pytest.raises(ValueError, match="6 unlabeled images has 1 to 4 dimensions, got 5"):
         Eigenmap.fit(graph, dims=5)
+
+
+def test_the_spectral_head_gives_a_new_image_the_features_the_sweep_gives_a_test_image():
+    x, _ = moons()
+    head = SpectralHead(in_dim=3, num_classes=2, graph_size=500, dims=2, neighbours=8).fit(x[:500])
+    codes = probes.standardize(x.numpy(), stats_from=x[:500].numpy())[0]
+    eigenmap = Eigenmap.fit(Graph.build(torch.from_numpy(codes[:500]), neighbours=8), dims=2)
+    expected = probes.standardize(eigenmap.transform(torch.from_numpy(codes[500:])),
+                                  stats_from=eigenmap.vectors)[0]
+    assert np.allclose(head.features(x[500:]).numpy(), expected, atol=1e-4)
+
+
+def test_a_spectral_head_refuses_codes_of_another_size():
+    head = SpectralHead(in_dim=3, num_classes=2, graph_size=500)
+    with pytest.raises(ValueError, match=r"built for \(500, 3\) unlabeled codes but got \(400, 3\)"):
+        head.fit(moons(400)[0])

@@ -1,8 +1,11 @@
 """Classifier heads on top of a (frozen) code."""
 from __future__ import annotations
 
+from typing import Optional
+
 from torch import nn
 
+from ..spectral import SpectralHead
 from .registry import Registry
 
 heads = Registry("head")
@@ -24,3 +27,11 @@ def mlp_head(in_dim: int, num_classes: int, hidden: int = 256, dropout: float = 
     """One hidden layer with dropout."""
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
                          nn.Linear(hidden, num_classes))
+
+
+@heads.register("spectral")
+def spectral_head(in_dim: int, num_classes: int, graph_size: int, dims: Optional[int] = None,
+                  neighbours: int = 10) -> nn.Module:
+    """One linear layer on the code's place in the Laplacian eigenmap of the unlabeled images'
+    codes; ``fit`` it to those codes before training (``ssl-ae finetune`` does)."""
+    return SpectralHead(in_dim, num_classes, graph_size, dims, neighbours)
