@@ -90,11 +90,16 @@ class HeadSpec:
     lr: float = 3e-2
     weight_decay: float = 1e-3
 
+    @property
+    def fits_to_unlabeled(self) -> bool:
+        """Whether :meth:`build` needs the unlabeled images (a ``spectral`` head)."""
+        return self.head == "spectral"
+
     def build(self, encoder: torch.nn.Module, classes: list[str],
               unlabeled: Optional[torch.Tensor] = None) -> ClassifierModule:
         """The classifier; a ``spectral`` head is fitted to the frozen codes of ``unlabeled``
         (uint8 images) here."""
-        if self.head != "spectral":
+        if not self.fits_to_unlabeled:
             head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
                                **self.head_kwargs)
         elif not self.freeze_encoder or unlabeled is None:
@@ -192,8 +197,8 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     encoder = load_encoder(pretrained, data.image_shape)
     check_same_test_split(data.split, Path(pretrained))
     head = head or HeadSpec()
-    module = head.build(encoder, data.source.classes,
-                        data.subset("unlabeled", labels=False).images)
+    unlabeled = data.subset("unlabeled", labels=False).images if head.fits_to_unlabeled else None
+    module = head.build(encoder, data.source.classes, unlabeled)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
