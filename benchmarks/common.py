@@ -8,9 +8,13 @@ import yaml
 
 
 def read_config(path: Optional[str], data_root: Optional[str]) -> dict:
-    """The YAML config at ``path`` (empty without one), its ``data.root`` replaced by
-    ``data_root`` when given."""
+    """The YAML config at ``path`` (empty without one) with its data pointed at ``data_root``
+    when given: ``data.root`` for a built-in source; for ``source: folder``, the class folders
+    ``data_root/train`` (``labeled_dir``) and ``data_root/test`` (``test_dir``)."""
     config = yaml.safe_load(Path(path).read_text()) if path else {}
     if data_root:
-        config["data"] = {**config.get("data", {}), "root": data_root}
+        data = config.get("data", {})
+        place = ({"labeled_dir": f"{data_root}/train", "test_dir": f"{data_root}/test"}
+                 if data.get("source") == "folder" else {"root": data_root})
+        config["data"] = {**data, **place}
     return config

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,13 +17,14 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import probes
+from . import probes, recipes
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
 from .checkpoints import STAGE_CHECKPOINT, load_classifier, load_encoder
 from .data import SemiSupervisedDataModule, Split
 from .metrics import score
 from .modules import AutoencoderModule, ClassifierModule
 from .nets import create_decoder, create_encoder, create_head
+from .nets.decoders import decoders
 from .objectives import create_objective
 from .report import Row, save_reconstructions, write_report
 from .rundir import new_run_dir, stage_folder
@@ -31,14 +32,19 @@ from .rundir import new_run_dir, stage_folder
 
 @dataclass
 class AutoencoderSpec:
-    """Which autoencoder to pretrain.
+    """Which autoencoder to pretrain. A field left None takes the default of the data's kind of
+    image (grey or colour, :mod:`ssl_ae.recipes`): ``encoder_kwargs`` only with the default
+    encoder, ``decoder_kwargs`` only with the default encoder and its default arguments,
+    ``objective_kwargs`` only with the default objective.
 
     Args:
         encoder: registered encoder name (``conv``, ``mlp``, ``resnet``); the decoder mirrors it.
         code_dim: size of the code the classifier head sees.
-        encoder_kwargs: extra encoder arguments, e.g. ``{widths: [32, 64]}``; the decoder gets
-            the same ones with every list reversed.
-        objective: registered objective name (``plain``, ``denoising``, ...).
+        encoder_kwargs: extra encoder arguments, e.g. ``{widths: [32, 64]}``; unless
+            ``decoder_kwargs`` is set, the decoder gets those it takes, every list reversed.
+        decoder_kwargs: the decoder's own arguments instead, e.g. a lighter ``{widths: [64,
+            32, 16]}``.
+        objective: registered objective name (``plain``, ``denoising``, ``siamese``, ...).
         objective_kwargs: its arguments, e.g. ``{noise: gaussian, strength: 0.3, shift: 1}``.
         code: the encoder's code layer (``linear``, ``sigmoid``, ``gaussian``); unset: what the
             objective needs (``gaussian`` for ``vae``, ``sigmoid`` for ``sparse``), else linear.
@@ -46,28 +52,50 @@ class AutoencoderSpec:
         weight_decay: AdamW weight decay.
     """
 
-    encoder: str = "conv"
-    code_dim: int = 32
-    encoder_kwargs: dict[str, Any] = field(default_factory=lambda: {"widths": [32, 64]})
-    objective: str = "denoising"
-    objective_kwargs: dict[str, Any] = field(
-        default_factory=lambda: {"noise": "gaussian", "strength": 0.3, "shift": 1})
+    encoder: Optional[str] = None
+    code_dim: Optional[int] = None
+    encoder_kwargs: Optional[dict[str, Any]] = None
+    decoder_kwargs: Optional[dict[str, Any]] = None
+    objective: Optional[str] = None
+    objective_kwargs: Optional[dict[str, Any]] = None
     code: Optional[str] = None
     lr: float = 2e-3
     weight_decay: float = 1e-4
 
+    def resolved(self, image_shape: tuple[int, int, int]) -> "AutoencoderSpec":
+        """A copy with every unset field filled in for images of ``image_shape``."""
+        default = recipes.recipe(image_shape)
+        own_encoder = self.encoder is not None and self.encoder != default["encoder"]
+        own_objective = self.objective is not None and self.objective != default["objective"]
+
+        def pick(value: Any, key: str, own: bool = False) -> Any:
+            return value if value is not None else ({} if own else default[key])
+
+        # the recipe's decoder fits the recipe's encoder only
+        recipe_encoder = not own_encoder and self.encoder_kwargs is None
+        return replace(
+            self, encoder=pick(self.encoder, "encoder"), code_dim=pick(self.code_dim, "code_dim"),
+            encoder_kwargs=pick(self.encoder_kwargs, "encoder_kwargs", own_encoder),
+            decoder_kwargs=pick(self.decoder_kwargs, "decoder_kwargs") if recipe_encoder
+            else self.decoder_kwargs,
+            objective=pick(self.objective, "objective"),
+            objective_kwargs=pick(self.objective_kwargs, "objective_kwargs", own_objective))
+
     def build(self, image_shape: tuple[int, int, int]) -> AutoencoderModule:
+        spec = self.resolved(image_shape)
         channels, size, _ = image_shape
+        objective = create_objective(spec.objective, **spec.objective_kwargs)
+        encoder = create_encoder(spec.encoder, in_channels=channels, image_size=size,
+                                 code_dim=spec.code_dim, code=objective.code_for(spec.code),
+                                 **spec.encoder_kwargs)
+        takes = decoders.arguments(spec.encoder)
         mirrored = {k: list(v)[::-1] if isinstance(v, (list, tuple)) else v
-                    for k, v in self.encoder_kwargs.items()}
-        objective = create_objective(self.objective, **self.objective_kwargs)
-        encoder = create_encoder(self.encoder, in_channels=channels, image_size=size,
-                                 code_dim=self.code_dim, code=objective.code_for(self.code),
-                                 **self.encoder_kwargs)
-        decoder = create_decoder(self.encoder, out_channels=channels, image_size=size,
-                                 code_dim=self.code_dim, **mirrored)
-        return AutoencoderModule(encoder, decoder, objective, lr=self.lr,
-                                 weight_decay=self.weight_decay)
+                    for k, v in spec.encoder_kwargs.items() if takes is None or k in takes}
+        decoder = create_decoder(spec.encoder, out_channels=channels, image_size=size,
+                                 code_dim=spec.code_dim,
+                                 **(mirrored if spec.decoder_kwargs is None else spec.decoder_kwargs))
+        return AutoencoderModule(encoder, decoder, objective, lr=spec.lr,
+                                 weight_decay=spec.weight_decay)
 
 
 @dataclass
@@ -163,7 +191,7 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
     out_dir = Path(out_dir)
     data.train_on = "unlabeled"
     data.setup()
-    model = model or AutoencoderSpec()
+    model = (model or AutoencoderSpec()).resolved(data.image_shape)
     module = model.build(data.image_shape)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:

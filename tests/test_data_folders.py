@@ -1,6 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from conftest import run_cli
@@ -177,3 +180,49 @@ def test_pretrain_stage_writes_skipped_files_next_to_split_json(tmp_path):
     stage = tmp_path / "run" / "pretrain"
     assert (stage / "skipped_files.txt").read_text() == f"{bad}\n"
     assert "skip_bad_files: true" in (stage / "config.yaml").read_text()
+
+
+def test_test_dir_is_the_test_split_and_nothing_else_sees_it(tmp_path):
+    train = class_folder(tmp_path / "train", {"cat": 6, "dog": 6})
+    test = class_folder(tmp_path / "test", {"cat": 3, "dog": 2})
+    data = folder_data(tmp_path, labeled_dir=str(train), test_dir=str(test), labels_per_class=2)
+    ids = np.array(data.source.ids)
+    assert sorted(ids[data.split.test]) == ["test/cat/000.png", "test/cat/001.png",
+                                            "test/cat/002.png", "test/dog/000.png",
+                                            "test/dog/001.png"]
+    assert np.bincount(data.source.targets[data.split.test]).tolist() == [3, 2]
+    seen = set(data.split.labeled) | set(data.split.unlabeled)
+    assert len(seen) == 12 and not seen & set(data.split.test)
+
+
+def test_test_dir_class_without_training_images_is_named(tmp_path):
+    train = class_folder(tmp_path / "train", {"cat": 4, "dog": 4})
+    test = class_folder(tmp_path / "test", {"cat": 2, "emu": 2})
+    with pytest.raises(ValueError, match="data.test_dir: classes emu have no training images"):
+        load_folder(labeled_dir=str(train), test_dir=str(test))
+
+
+def colour_folder(root, counts: dict[str, int], size: int = 8):
+    """``root/<class>/<i>.png``: random RGB images, each class its own mean colour."""
+    rng = np.random.default_rng(0)
+    for c, (name, n) in enumerate(sorted(counts.items())):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 100, (size, size, 3)) + 120 * np.eye(3, dtype=int)[c % 3]
+            Image.fromarray(pixels.astype(np.uint8), "RGB").save(root / name / f"{i:03d}.png")
+    return root
+
+
+def test_run_on_colour_folders_with_test_dir_takes_the_colour_recipe(tmp_path):
+    train = colour_folder(tmp_path / "train", {"red": 9, "green": 9})
+    test = colour_folder(tmp_path / "test", {"red": 4, "green": 3})
+    run_cli("run", "--data.source", "folder", "--data.labeled_dir", train, "--data.test_dir", test,
+            "--data.labels_per_class", 2, "--data.batch_size", 5, "--run-dir", tmp_path / "run",
+            "--pretrain_trainer.max_epochs", 1, "--finetune_trainer.max_epochs", 1,
+            "--pretrain_trainer.enable_progress_bar", "false",
+            "--finetune_trainer.enable_progress_bar", "false")
+    saved = yaml.safe_load((tmp_path / "run" / "pretrain" / "config.yaml").read_text())["model"]
+    assert saved["objective"] == "siamese" and saved["encoder_kwargs"]["pool"] is True
+    split = json.loads((tmp_path / "run" / "pretrain" / "split.json").read_text())
+    assert len(split["test"]) == 7 and len(split["unlabeled"]) == 18
+    assert (tmp_path / "run" / "report" / "report.md").is_file()

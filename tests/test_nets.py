@@ -4,6 +4,7 @@ from torch import nn
 
 from ssl_ae.nets import create_decoder, create_encoder, create_head, list_decoders, list_encoders
 from ssl_ae.nets.code import CODES
+from ssl_ae.nets.decoders import decoders
 
 SHAPES = [(1, 8), (3, 8), (1, 28), (3, 32)]
 
@@ -84,3 +85,24 @@ def test_conv_rejects_indivisible_size():
 @pytest.mark.parametrize("name", ["linear", "mlp"])
 def test_heads(name):
     assert create_head(name, in_dim=7, num_classes=3)(torch.rand(2, 7)).shape == (2, 3)
+
+
+def test_conv_encoder_depth_adds_same_size_convolutions_and_pool_averages_positions():
+    deep = create_encoder("conv", in_channels=3, image_size=16, code_dim=4, widths=[4, 8], depth=3)
+    convs = [m for m in deep.body.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride[0] for c in convs] == [2, 1, 1, 2, 1, 1]
+    pooled = create_encoder("conv", in_channels=3, image_size=12, code_dim=4, widths=[4, 8, 16],
+                            pool=True)
+    assert pooled.head.linear.in_features == 16  # 12 px: 8 need not divide it when pooled
+    assert pooled(torch.rand(2, 3, 12, 12)).shape == (2, 4)
+    with pytest.raises(ValueError, match="image_size 12 is not divisible by 8"):
+        create_encoder("conv", in_channels=3, image_size=12, code_dim=4, widths=[4, 8, 16])
+    with pytest.raises(ValueError, match="depth must be 1 or more"):
+        create_encoder("conv", depth=0)
+
+
+def test_registry_arguments_name_what_a_constructor_takes():
+    assert {"widths", "code_dim", "out_channels"} <= decoders.arguments("conv")
+    assert "pool" not in decoders.arguments("conv")
+    with pytest.raises(ValueError, match="unknown decoder 'vit'"):
+        decoders.arguments("vit")

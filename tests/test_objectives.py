@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ssl_ae.nets import create_decoder, create_encoder
-from ssl_ae.objectives import Denoising, Masked, create_objective, list_objectives
+from ssl_ae.objectives import Denoising, Masked, Siamese, create_objective, list_objectives
 from ssl_ae.objectives.contractive import (jacobian_norm_autograd, jacobian_norm_sigmoid,
                                            sigmoid_layer)
 from ssl_ae.objectives.denoising import info_nce
@@ -18,7 +18,8 @@ VARIANTS = [("plain", {}), ("plain", {"loss": "bce"}), ("plain", {"loss": "l1"})
             ("denoising", {"noise": "mask"}), ("denoising", {"shift": 1, "contrast": 0.1}),
             ("sparse", {}), ("sparse", {"kl_weight": 0.0}),
             ("contractive", {}), ("vae", {}), ("vae", {"loss": "mse", "beta": 4.0}),
-            ("masked", {}), ("masked", {"patch_size": 4, "mask_ratio": 0.75})]
+            ("masked", {}), ("masked", {"patch_size": 4, "mask_ratio": 0.75}),
+            ("siamese", {"min_area": 0.5}), ("siamese", {"contrast": 0.0})]
 
 
 def autoencoder(objective, name="mlp", code_dim=8, size=8, **kwargs):
@@ -71,7 +72,7 @@ def test_corruption_changes_input_only_in_training(noise):
 
 def test_unknown_loss_noise_and_bad_settings_rejected():
     with pytest.raises(ValueError, match="unknown objective 'gan'; known: contractive, denoising, "
-                                         "masked, plain, sparse, vae"):
+                                         "masked, plain, siamese, sparse, vae"):
         create_objective("gan")
     with pytest.raises(ValueError, match="unknown loss 'huber'"):
         create_objective("plain", loss="huber")
@@ -83,6 +84,8 @@ def test_unknown_loss_noise_and_bad_settings_rejected():
         create_objective("sparse", rho=1.5)
     with pytest.raises(ValueError, match="mask_ratio=1.0 must lie strictly between 0 and 1"):
         create_objective("masked", mask_ratio=1.0)
+    with pytest.raises(ValueError, match=r"min_area must be in \(0, 1\], got 0"):
+        create_objective("siamese", min_area=0)
     with pytest.raises(ValueError, match=r"8x8 is not divisible by patch_size=3"):
         create_objective("masked", patch_size=3)(nn.Flatten(), None, torch.rand(2, 1, 8, 8))
 
@@ -298,3 +301,35 @@ def test_contrast_encodes_two_corruptions_decodes_the_first_and_logs_both_terms(
     objective.eval()
     assert set(objective(encoder, decoder, x)) == {"loss", "recon"}
     assert torch.equal(seen[-1], x)
+
+
+def test_siamese_decodes_the_first_view_to_its_clean_crop_and_matches_projected_codes():
+    torch.manual_seed(0)
+    objective = Siamese(min_area=0.3, jitter=0.4, jitter_p=1.0, noise=0.1, contrast=0.5,
+                        projector=[6, 4])
+    seen, decoded = [], []
+    encoder = nn.Flatten()
+    encoder.code_dim = 3 * 8 * 8
+    objective.attach(encoder)
+    decoder = lambda z: decoded.append(z) or z.view(-1, 3, 8, 8)  # noqa: E731
+    x = torch.rand(5, 3, 8, 8)
+    terms = objective(lambda inp: seen.append(inp) or encoder(inp), decoder, x)
+    views = seen[-1]
+    assert views.shape == (10, 3, 8, 8) and not torch.equal(views[:5], views[5:])
+    torch.testing.assert_close(decoded[-1], views[:5].flatten(1))  # the first view only
+    # the target is the view without its corruption: a crop of x, never the input itself
+    target_error = terms["recon_loss"]
+    assert 0 < float(target_error) < float(((views[:5] - x) ** 2).mean())
+    torch.testing.assert_close(terms["loss"], terms["recon_loss"] + 0.5 * terms["info_nce"])
+    assert objective.projector(torch.rand(2, 192)).shape == (2, 4)
+    assert {k.split(".")[0] for k in objective.state_dict()} == {"projector"}
+
+
+def test_siamese_without_reconstruction_never_calls_the_decoder():
+    objective = Siamese(recon=0.0, projector=[])
+    encoder = nn.Flatten()
+    objective.attach(encoder)
+    terms = objective(encoder, lambda z: pytest.fail("decoded"), torch.rand(4, 1, 8, 8))
+    assert set(terms) == {"loss", "info_nce"}
+    with pytest.raises(ValueError, match="not both 0"):
+        Siamese(recon=0.0, contrast=0.0)

@@ -66,6 +66,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         root: folder the torchvision datasets are read from (and downloaded to).
         labeled_dir: ``folder``: a folder with one subfolder of images per class.
         unlabeled_dir: ``folder``: a folder of unlabeled images, searched recursively.
+        test_dir: ``folder``: a folder with one subfolder per class held out as the test split
+            (else a seeded stratified ``test_fraction`` is held out).
         manifest: ``folder``: a ``path,label`` CSV; empty label = unlabeled; paths relative to it.
         dataset_kwargs: Dataset source: the arguments of the class.
         test_dataset_kwargs: Dataset source: the arguments for its test split (else a holdout).
@@ -97,7 +99,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def __init__(self, source: str = "digits", root: str = "data",
                  labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
-                 manifest: Optional[str] = None, dataset_kwargs: Optional[dict[str, Any]] = None,
+                 test_dir: Optional[str] = None, manifest: Optional[str] = None, dataset_kwargs: Optional[dict[str, Any]] = None,
                  test_dataset_kwargs: Optional[dict[str, Any]] = None,
                  channels: Optional[int] = None, image_size: Optional[int] = None,
                  skip_bad_files: bool = False, labels_per_class: int = 10,
@@ -130,7 +132,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def _load_source(self) -> ImageSource:
         h = self.hparams
-        folder_keys = [k for k in ("labeled_dir", "unlabeled_dir", "manifest") if h[k]]
+        folder_keys = [k for k in ("labeled_dir", "unlabeled_dir", "test_dir", "manifest") if h[k]]
         if folder_keys and self.source_name != "folder":
             raise ValueError(f"data.{folder_keys[0]} is only read with source 'folder', not "
                              f"{self.source_name!r}; set data.source: folder")
@@ -140,7 +142,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise ValueError(f"data.image_size must be positive, got {h.image_size}")
         if self.source_name == "folder":
             return load_folder(h.labeled_dir, h.unlabeled_dir, h.manifest, h.channels,
-                               h.image_size, h.skip_bad_files)
+                               h.image_size, h.skip_bad_files, h.test_dir)
         if "." in self.source_name:
             return load_dataset(self.source_name, h.dataset_kwargs, h.test_dataset_kwargs,
                                 h.channels, h.image_size)
@@ -150,7 +152,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def split_settings(self) -> dict[str, Any]:
         """The settings that decide the split; a saved split is reused only if they match."""
-        keys = ("source", "labeled_dir", "unlabeled_dir", "manifest", "dataset_kwargs",
+        keys = ("source", "labeled_dir", "unlabeled_dir", "test_dir", "manifest", "dataset_kwargs",
                 "test_dataset_kwargs", "skip_bad_files", "labels_per_class", "labeled_fraction",
                 "labeled_file", "val_fraction", "labeled_in_unlabeled", "test_fraction", "seed")
         return json.loads(json.dumps({k: self.hparams[k] for k in keys}, default=str))
@@ -253,7 +255,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return ImageTensorDataset(self.source.images[idx], targets, transform)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
+        # While training, a last batch of one image is dropped: BatchNorm cannot normalise it.
+        lone = shuffle and len(dataset) % self.batch_size == 1 and len(dataset) > 1
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=lone,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:

@@ -3,6 +3,8 @@
 - ``labeled_dir``: one subfolder per class (its name is the class name), images searched
   recursively inside each.
 - ``unlabeled_dir``: images without labels, searched recursively.
+- ``test_dir``: one subfolder per class, like ``labeled_dir``: held-out images that serve as the
+  test split (as a built-in source's official test split) instead of a seeded holdout.
 - ``manifest``: a CSV with a ``path,label`` header; an empty label means unlabeled. Paths are
   relative to the CSV's folder and may not leave it (no absolute paths, no ``..`` escapes).
 
@@ -34,11 +36,13 @@ BAD_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombErr
 
 @dataclass
 class Item:
-    """One image file: where it is, its class name (None: unlabeled) and its id."""
+    """One image file: where it is, its class name (None: unlabeled), its id and whether it
+    belongs to the test split."""
 
     path: Path
     label: Optional[str]
     id: str
+    test: bool = False
 
 
 def is_image_file(path: Path) -> bool:
@@ -61,20 +65,23 @@ def _folder(path: str, key: str) -> Path:
     return folder
 
 
-def class_folder_items(labeled_dir: str) -> list[Item]:
-    """The images of a folder with one subfolder per class."""
-    root = _folder(labeled_dir, "labeled_dir")
+def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
+    """The images of a folder with one subfolder per class; with ``test``, those of
+    ``test_dir``: marked as test images, their ids prefixed ``test/``."""
+    key = "test_dir" if test else "labeled_dir"
+    root = _folder(labeled_dir, key)
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
-        raise ValueError(f"data.labeled_dir: {root} has no class subfolders; put the images of "
+        raise ValueError(f"data.{key}: {root} has no class subfolders; put the images of "
                          "each class in a subfolder named after the class")
     items = []
     for folder in classes:
         files = list_images(folder)
         if not files:
-            raise ValueError(f"data.labeled_dir: class folder {folder} holds no images "
+            raise ValueError(f"data.{key}: class folder {folder} holds no images "
                              f"(suffixes {', '.join(sorted(IMAGE_SUFFIXES))}); fill or remove it")
-        items += [Item(f, folder.name, f.relative_to(root).as_posix()) for f in files]
+        items += [Item(f, folder.name, ("test/" if test else "") + f.relative_to(root).as_posix(),
+                       test) for f in files]
     return items
 
 
@@ -195,7 +202,8 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
 
 def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
                 manifest: Optional[str] = None, channels: Optional[int] = None,
-                image_size: Optional[int] = None, skip_bad_files: bool = False) -> ImageSource:
+                image_size: Optional[int] = None, skip_bad_files: bool = False,
+                test_dir: Optional[str] = None) -> ImageSource:
     """A source from a class folder, an unlabeled folder and/or a CSV manifest.
 
     Args:
@@ -205,6 +213,8 @@ def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] 
         channels: 1 or 3; None takes the first image's (grey -> 1, anything else -> 3).
         image_size: side every image is resized to; None takes the first image's (if square).
         skip_bad_files: leave unreadable images out (with a warning) instead of failing.
+        test_dir: folder with one subfolder per class, held out as the test split; without it
+            the data module holds out a seeded stratified fraction.
     """
     if not (labeled_dir or unlabeled_dir or manifest):
         raise ValueError("source 'folder' needs data.labeled_dir, data.unlabeled_dir and/or "
@@ -216,11 +226,20 @@ def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] 
         items += manifest_items(manifest)
     if unlabeled_dir:
         items += unlabeled_items(unlabeled_dir)
+    if test_dir:
+        items += class_folder_items(test_dir, test=True)
     images, items, skipped = read_items(items, channels, image_size, skip_bad_files)
-    classes = sorted({it.label for it in items if it.label is not None})
+    classes = sorted({it.label for it in items if it.label is not None and not it.test})
     if not classes:
         raise ValueError("no labeled images: give data.labeled_dir or labels in data.manifest")
+    unknown = sorted({it.label for it in items if it.test} - set(classes))
+    if unknown:
+        raise ValueError(f"data.test_dir: classes {', '.join(unknown)} have no training images; "
+                         f"the training classes are {', '.join(classes)}; rename or remove them")
     index = {name: i for i, name in enumerate(classes)}
     targets = np.array([-1 if it.label is None else index[it.label] for it in items], dtype=np.int64)
-    return ImageSource("folder", images, targets, classes, ids=[it.id for it in items],
+    test = np.flatnonzero([it.test for it in items]) if test_dir else None
+    if test is not None and not len(test):
+        raise ValueError(f"data.test_dir: no readable image in {test_dir}")
+    return ImageSource("folder", images, targets, classes, test=test, ids=[it.id for it in items],
                        skipped=skipped)

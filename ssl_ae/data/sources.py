@@ -23,7 +23,8 @@ class ImageSource:
         targets: int64 array (N,), class index per image, ``-1`` for an image without a label.
         classes: class names, indexed by target.
         test: indices of the dataset's own test split, or None (a seeded holdout is used).
-        ids: a name per image (a file's path relative to the folder it was found in), or None;
+        ids: a name per image (a file's path relative to the folder it was found in, prefixed
+            ``test/`` for a ``test_dir`` image), or None;
             a ``labeled_file`` may list these instead of indices.
         skipped: unreadable files left out (with ``skip_bad_files``).
     """

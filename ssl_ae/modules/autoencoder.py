@@ -19,7 +19,7 @@ class AutoencoderModule(pl.LightningModule):
     Args:
         encoder: image batch -> code.
         decoder: code -> image (logits or values, see the objective's loss).
-        objective: the variant (plain, denoising, sparse, contractive, vae, masked, see
+        objective: the variant (plain, denoising, sparse, contractive, vae, masked, siamese, see
             :mod:`ssl_ae.objectives`); plain MSE if None.
         lr: peak AdamW learning rate of a one-cycle schedule over the run.
         weight_decay: AdamW weight decay.
@@ -31,6 +31,7 @@ class AutoencoderModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["encoder", "decoder", "objective"])
         self.encoder, self.decoder = encoder, decoder
         self.objective = objective if objective is not None else Objective()
+        self.objective.attach(encoder)
         # Channels-last weights made a CPU training step 1.1-1.4x faster (benchmarks/step_time.py).
         self.to(memory_format=torch.channels_last)
 

@@ -40,24 +40,34 @@ def check_divisible(image_size: int, factor: int, name: str) -> None:
 
 @encoders.register("conv")
 class ConvEncoder(Encoder):
-    """Strided 3x3 convolutions, each halving the resolution, then a linear map to the code.
+    """Stages of 3x3 convolutions, each halving the resolution, then a linear map to the code.
 
     Args:
         in_channels: image channels (1 grey, 3 colour).
-        image_size: height = width of the input; divisible by ``2 ** len(widths)``.
+        image_size: height = width of the input; divisible by ``2 ** len(widths)`` unless
+            ``pool``.
         code_dim: size of the code.
         widths: channels of each downsampling stage.
+        depth: convolutions per stage (the first halves the resolution, the others keep it).
+        pool: average the last stage over its positions before the code layer (a code that
+            does not depend on where the object sits) instead of flattening it.
         code: kind of code layer: ``linear``, ``sigmoid`` or ``gaussian``.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, code_dim: int = 32,
-                 widths: tuple[int, ...] = (32, 64), code: str = "linear"):
+                 widths: tuple[int, ...] = (32, 64), depth: int = 1, pool: bool = False,
+                 code: str = "linear"):
         super().__init__()
-        check_divisible(image_size, 2 ** len(widths), "conv encoder")
+        if not pool:
+            check_divisible(image_size, 2 ** len(widths), "conv encoder")
+        if depth < 1:
+            raise ValueError(f"conv encoder: depth must be 1 or more convolutions per stage, got {depth}")
         chans = [in_channels, *widths]
-        side = image_size // 2 ** len(widths)
-        self.body = nn.Sequential(*[conv_block(a, b, stride=2) for a, b in zip(chans, chans[1:])],
-                                  nn.Flatten())
+        layers: list[nn.Module] = []
+        for a, b in zip(chans, chans[1:]):
+            layers += [conv_block(a, b, stride=2)] + [conv_block(b, b, stride=1) for _ in range(depth - 1)]
+        side = 1 if pool else image_size // 2 ** len(widths)
+        self.body = nn.Sequential(*layers, *([nn.AdaptiveAvgPool2d(1)] if pool else []), nn.Flatten())
         self.head = CodeLayer(widths[-1] * side * side, code_dim, code)
 
 

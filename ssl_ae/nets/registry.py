@@ -1,7 +1,8 @@
 """Name -> constructor registries for encoders, decoders and heads."""
 from __future__ import annotations
 
-from typing import Any, Callable
+import inspect
+from typing import Any, Callable, Optional
 
 from torch import nn
 
@@ -32,12 +33,22 @@ class Registry:
 
         return add
 
+    def arguments(self, name: str) -> Optional[set[str]]:
+        """The keyword arguments the constructor registered as ``name`` takes (None: any)."""
+        params = inspect.signature(self._builder(name)).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params}
+
+    def _builder(self, name: str) -> Callable[..., nn.Module]:
+        if name not in self._builders:
+            raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        return self._builders[name]
+
     def names(self) -> list[str]:
         return sorted(self._builders)
 
     def create(self, name: str, **kwargs: Any) -> nn.Module:
-        if name not in self._builders:
-            raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
-        net = self._builders[name](**kwargs)
+        net = self._builder(name)(**kwargs)
         net.spec = {"name": name, **kwargs}
         return net

@@ -8,8 +8,9 @@ from .base import RECONSTRUCTION_LOSSES, Objective, create_objective, list_objec
 from .contractive import Contractive
 from .denoising import Denoising
 from .masked import Masked
+from .siamese import Siamese
 from .sparse import Sparse
 from .variational import Variational
 
-__all__ = ["RECONSTRUCTION_LOSSES", "Contractive", "Denoising", "Masked", "Objective", "Sparse",
+__all__ = ["RECONSTRUCTION_LOSSES", "Contractive", "Denoising", "Masked", "Objective", "Siamese", "Sparse",
            "Variational", "create_objective", "list_objectives"]

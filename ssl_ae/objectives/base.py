@@ -73,6 +73,10 @@ class Objective(nn.Module):
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    def attach(self, encoder: nn.Module) -> None:
+        """Build the objective's own layers that depend on ``encoder`` (its ``code_dim``); the
+        autoencoder module calls this once, before training or loading weights."""
+
     def forward(self, encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> dict:
         out = decoder(encoder(self.corrupt(x) if self.training else x))
         return {"loss": self.reconstruction_loss(out, x), "recon": self.to_pixels(out)}

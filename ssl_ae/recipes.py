@@ -1,0 +1,41 @@
+"""The default autoencoder of each kind of image: what ``AutoencoderSpec`` builds for the
+fields a config leaves unset.
+
+- grey images (digits, the MNIST family, a folder of grey scans): a small denoising conv
+  autoencoder whose input is also shifted by up to a pixel;
+- colour images (photos): a siamese denoising autoencoder (``objective: siamese``): random
+  resized crops with colour jitter, greyscale and noise, the first view decoded back to its
+  clean crop, the codes of the two views matched by InfoNCE through a projector; its encoder
+  averages its last stage over positions, its decoder is lighter than the encoder, since
+  most of a step's compute went into decoding (benchmarks/RESULTS.md, "Colour photos").
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+GREY: dict[str, Any] = {
+    "encoder": "conv", "encoder_kwargs": {"widths": [32, 64]}, "decoder_kwargs": None,
+    "code_dim": 32,
+    "objective": "denoising", "objective_kwargs": {"noise": "gaussian", "strength": 0.3, "shift": 1},
+}
+
+COLOUR: dict[str, Any] = {
+    "encoder": "conv", "encoder_kwargs": {"widths": [64, 128, 256], "pool": True},
+    "decoder_kwargs": {"widths": [32, 16, 8]},
+    "code_dim": 128,
+    "objective": "siamese", "objective_kwargs": {},
+}
+
+
+def recipe(image_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """The default autoencoder settings for images of shape (channels, height, width). The
+    colour recipe drops its last stages for a side that 8 (or 4) does not divide, so that its
+    decoder can retrace the encoder's resolutions."""
+    if image_shape[0] != 3:
+        return copy.deepcopy(GREY)
+    out = copy.deepcopy(COLOUR)
+    stages = next((s for s in (3, 2) if image_shape[1] % 2 ** s == 0), 1)
+    out["encoder_kwargs"]["widths"] = out["encoder_kwargs"]["widths"][:stages]
+    out["decoder_kwargs"]["widths"] = out["decoder_kwargs"]["widths"][-stages:]
+    return out
