@@ -4,8 +4,8 @@
 
 For each image shape it reports the training loader's images/second with the source's default
 pretraining augmentations (and with crop+flip on the MNIST shape, for comparison), and the
-images/second of the default denoising conv autoencoder's training steps (forward, backward,
-AdamW step) on the same machine and thread count. MNIST is read from ``--root`` when its files
+images/second of the grey-image default autoencoder's training steps (``recipes.GREY``, a
+denoising conv autoencoder; forward, backward, AdamW step) on the same machine and thread count. MNIST is read from ``--root`` when its files
 are there (synthetic otherwise); CIFAR-10 is not available offline, so its row uses synthetic
 uint8 images of CIFAR's shape (50,000 x 3 x 32 x 32) with CIFAR-10's default augmentations.
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ssl_ae import recipes
 from ssl_ae.data import ImageSource, SemiSupervisedDataModule
 from ssl_ae.data.transforms import pad_crop_flip
 from ssl_ae.pipeline import AutoencoderSpec
@@ -54,7 +55,7 @@ def loader_speed(data: SemiSupervisedDataModule, max_images: int) -> float:
 
 
 def training_speed(shape: tuple[int, int, int], batch_size: int, steps: int) -> float:
-    module = AutoencoderSpec().build(shape).train()
+    module = AutoencoderSpec(**recipes.GREY).build(shape).train()
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
     x = torch.rand(batch_size, *shape)
 
