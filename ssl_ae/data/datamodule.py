@@ -99,7 +99,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def __init__(self, source: str = "digits", root: str = "data",
                  labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
-                 test_dir: Optional[str] = None, manifest: Optional[str] = None, dataset_kwargs: Optional[dict[str, Any]] = None,
+                 test_dir: Optional[str] = None, manifest: Optional[str] = None,
+                 dataset_kwargs: Optional[dict[str, Any]] = None,
                  test_dataset_kwargs: Optional[dict[str, Any]] = None,
                  channels: Optional[int] = None, image_size: Optional[int] = None,
                  skip_bad_files: bool = False, labels_per_class: int = 10,
@@ -132,7 +133,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def _load_source(self) -> ImageSource:
         h = self.hparams
-        folder_keys = [k for k in ("labeled_dir", "unlabeled_dir", "test_dir", "manifest") if h[k]]
+        folder_keys = [k for k in ("labeled_dir", "unlabeled_dir", "test_dir", "manifest")
+                       if h[k]]
         if folder_keys and self.source_name != "folder":
             raise ValueError(f"data.{folder_keys[0]} is only read with source 'folder', not "
                              f"{self.source_name!r}; set data.source: folder")
@@ -152,8 +154,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     def split_settings(self) -> dict[str, Any]:
         """The settings that decide the split; a saved split is reused only if they match."""
-        keys = ("source", "labeled_dir", "unlabeled_dir", "test_dir", "manifest", "dataset_kwargs",
-                "test_dataset_kwargs", "skip_bad_files", "labels_per_class", "labeled_fraction",
+        keys = ("source", "labeled_dir", "unlabeled_dir", "test_dir", "manifest",
+                "dataset_kwargs", "test_dataset_kwargs", "skip_bad_files", "labels_per_class", "labeled_fraction",
                 "labeled_file", "val_fraction", "labeled_in_unlabeled", "test_fraction", "seed")
         return json.loads(json.dumps({k: self.hparams[k] for k in keys}, default=str))
 

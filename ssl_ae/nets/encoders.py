@@ -61,13 +61,17 @@ class ConvEncoder(Encoder):
         if not pool:
             check_divisible(image_size, 2 ** len(widths), "conv encoder")
         if depth < 1:
-            raise ValueError(f"conv encoder: depth must be 1 or more convolutions per stage, got {depth}")
+            raise ValueError(f"conv encoder: depth must be 1 or more convolutions per stage, "
+                             f"got {depth}")
         chans = [in_channels, *widths]
         layers: list[nn.Module] = []
         for a, b in zip(chans, chans[1:]):
-            layers += [conv_block(a, b, stride=2)] + [conv_block(b, b, stride=1) for _ in range(depth - 1)]
+            layers += [conv_block(a, b, stride=2)]
+            layers += [conv_block(b, b, stride=1) for _ in range(depth - 1)]
         side = 1 if pool else image_size // 2 ** len(widths)
-        self.body = nn.Sequential(*layers, *([nn.AdaptiveAvgPool2d(1)] if pool else []), nn.Flatten())
+        if pool:
+            layers.append(nn.AdaptiveAvgPool2d(1))
+        self.body = nn.Sequential(*layers, nn.Flatten())
         self.head = CodeLayer(widths[-1] * side * side, code_dim, code)
 
 

@@ -12,5 +12,5 @@ from .siamese import Siamese
 from .sparse import Sparse
 from .variational import Variational
 
-__all__ = ["RECONSTRUCTION_LOSSES", "Contractive", "Denoising", "Masked", "Objective", "Siamese", "Sparse",
-           "Variational", "create_objective", "list_objectives"]
+__all__ = ["RECONSTRUCTION_LOSSES", "Contractive", "Denoising", "Masked", "Objective", "Siamese",
+           "Sparse", "Variational", "create_objective", "list_objectives"]

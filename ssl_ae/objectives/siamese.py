@@ -86,6 +86,7 @@ class Siamese(Objective):
             terms["recon"] = self.to_pixels(out)
             loss = loss + self.recon * terms["recon_loss"]
         if self.contrast:
-            terms["info_nce"] = info_nce(self.projector(first), self.projector(second), self.temperature)
+            terms["info_nce"] = info_nce(self.projector(first), self.projector(second),
+                                         self.temperature)
             loss = loss + self.contrast * terms["info_nce"]
         return {"loss": loss, **terms}
