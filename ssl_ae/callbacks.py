@@ -29,9 +29,12 @@ class DivergenceGuard(pl.Callback):
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            loss: Any) -> None:
         if not math.isfinite(float(loss.detach())):
+            saved = trainer.checkpoint_callback
+            kept = ("the last good checkpoint is kept" if saved and (saved.best_model_path or
+                    saved.last_model_path) else "no checkpoint was written yet")
             raise FloatingPointError(
                 f"training loss became {float(loss.detach())} at step {trainer.global_step + 1} (epoch "
-                f"{trainer.current_epoch}); the last good checkpoint is kept. "
+                f"{trainer.current_epoch}); {kept}. "
                 "Lower the learning rate (--model.lr / --head.lr) or clip gradients "
                 "(--trainer.gradient_clip_val 1.0)")
 

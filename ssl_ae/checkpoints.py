@@ -10,8 +10,7 @@ from .modules import AutoencoderModule, ClassifierModule
 from .modules.autoencoder import CHECKPOINT_KEY
 from .nets import create_decoder, create_encoder, create_head
 from .objectives import create_objective
-
-STAGE_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+from .rundir import STAGE_CHECKPOINT
 
 
 def resolve_checkpoint(path: str | Path, stage: str = "pretrain") -> Path:
@@ -29,11 +28,7 @@ def resolve_checkpoint(path: str | Path, stage: str = "pretrain") -> Path:
 def load_checkpoint(path: str | Path, kind: str = "autoencoder") -> dict:
     """Read an ssl_ae checkpoint of ``kind`` without running any code stored in it."""
     path = resolve_checkpoint(path, "pretrain" if kind == "autoencoder" else "finetune")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable weights-only checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0]}); expected an ssl_ae {kind} checkpoint") from err
+    checkpoint = read_weights_only(path, f"expected an ssl_ae {kind} checkpoint")
     info = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
     if not info or info.get("kind") != kind:
         found = info.get("kind") if info else "no ssl_ae metadata"
@@ -41,6 +36,19 @@ def load_checkpoint(path: str | Path, kind: str = "autoencoder") -> dict:
                          f"checkpoint written by `ssl-ae {'pretrain' if kind == 'autoencoder' else 'finetune'}`")
     checkpoint["path"] = path
     return checkpoint
+
+
+def read_weights_only(path: Path, advice: str) -> dict:
+    """``torch.load`` of ``path`` that never runs code stored in it; errors say why, and ``advice``."""
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is an empty file (a write that failed, e.g. on a full disk); "
+                         f"{advice}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path} is not a readable weights-only checkpoint ({type(err).__name__}"
+                         f"{': ' + reason if reason else ''}); {advice}") from err
 
 
 def load_encoder(path: str | Path, image_shape: tuple[int, int, int] | None = None) -> nn.Module:
@@ -90,7 +98,11 @@ def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) 
         if tuple(image_shape) != expected:
             raise ValueError(f"{checkpoint['path']}: encoder expects images of shape {expected} "
                              f"(channels, height, width) but the data has {tuple(image_shape)}")
-    return create_encoder(**spec)
+    try:
+        return create_encoder(**spec)
+    except TypeError as err:
+        raise ValueError(f"{checkpoint['path']}: its recorded encoder {spec['name']!r} cannot be "
+                         f"rebuilt ({err}); was it written by another version of ssl_ae?") from err
 
 
 def load_autoencoder(path: str | Path,

@@ -10,17 +10,19 @@ line (``--trainer.max_epochs 5``), and prints its resolved config with ``--print
 """
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
 from jsonargparse import ActionConfigFile, ArgumentParser
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from . import generate, inference, pipeline, sweep
 from .data import SemiSupervisedDataModule
-from .rundir import check_writable, new_run_dir, stage_folder
+from .rundir import new_run_dir, stage_folder
 
 # Trainer arguments the stages own: they write logs and checkpoints into the run folder.
 TRAINER_SKIP = {"logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins"}
@@ -34,7 +36,7 @@ def add_trainer(parser: ArgumentParser, key: str, defaults: dict) -> None:
 
 
 def base_parser(command: str, description: str) -> ArgumentParser:
-    parser = ArgumentParser(prog=f"ssl-ae {command}", description=description)
+    parser = ArgumentParser(prog=f"ssl-ae {command}", description=description, allow_abbrev=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML config file(s)")
     parser.add_argument("--run-dir", type=Optional[str], default=None,
                         help="run folder (default: a new folder under runs/)")
@@ -103,7 +105,7 @@ def build_parser() -> ArgumentParser:
     sample.add_argument("--pairs", type=int, default=4, help="pairs of test images to interpolate")
     sample.add_argument("--steps", type=int, default=10, help="images per interpolation")
 
-    parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     commands = parser.add_subcommands(dest="command")
     for sub in (run, pretrain, finetune, evaluate, predict, embed, reconstruct,
                 sample):
@@ -111,13 +113,28 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def at_least(value: int, least: int, option: str) -> None:
+    if value < least:
+        raise ValueError(f"{option} must be at least {least}, got {value}")
+
+
+def check_settings(command: str, init) -> None:
+    """Refuse impossible numbers before anything is read or written."""
+    at_least(init.seed, 0, "--seed")
+    for option, least in (("count", 1), ("num", 1), ("pairs", 1), ("steps", 2)):
+        if option in init:
+            at_least(init[option], least, f"--{option}")
+    if command == "sample" and init.num < 1 and init.pairs < 1:
+        raise ValueError("--num and --pairs are both 0: nothing to sample")
+    if command == "evaluate":
+        init.sweep.check()
+
+
 def dispatch(command: str, init, run_dir: Path) -> None:
     """Run one command with its instantiated config."""
     trainers = {k: init[k].as_dict() for k in ("trainer", "pretrain_trainer", "finetune_trainer")
                 if k in init}
     if command == "run":
-        if not init.resume:
-            check_writable(run_dir, init.overwrite)
         pipeline.run(init.data, run_dir, init.model, init.head, trainers["pretrain_trainer"],
                      trainers["finetune_trainer"], init.overwrite, init.resume)
     elif command == "pretrain":
@@ -132,7 +149,7 @@ def dispatch(command: str, init, run_dir: Path) -> None:
         generate.sample(init.data, init.pretrained, run_dir / "samples", init.num, init.pairs,
                         init.steps, init.seed, init.overwrite)
     else:
-        with stage_folder(run_dir / command, init.overwrite) as work:
+        with stage_folder(run_dir / command, init.overwrite, resumable=False) as work:
             if command == "predict":
                 inference.predict(init.finetuned, init.images, work / "predictions.csv",
                                   init.skip_bad_files)
@@ -142,16 +159,37 @@ def dispatch(command: str, init, run_dir: Path) -> None:
                 inference.reconstruct(init.pretrained, init.data, work, init.count, init.corrupt)
 
 
+def interrupted(command: str) -> None:
+    print(f"ssl-ae {command}: interrupted before it finished", file=sys.stderr)
+    sys.exit(128 + signal.SIGINT)
+
+
+# What a stage raises for bad input or settings: one line, exit code 1, no traceback.
+USER_ERRORS = (OSError, ValueError, FloatingPointError, MisconfigurationException)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
+    """Parse, run one command; exit 0 only when it finished (130 after Ctrl-C, 143 after
+    SIGTERM, 1 with a message for any other failure)."""
     parser = build_parser()
     cfg = parser.parse_args(argv)
     command = cfg.command
-    init = parser.instantiate_classes(cfg)[command]
-    pl.seed_everything(init.seed, workers=True)
-    run_dir = new_run_dir(init.run_dir)
     try:
+        init = parser.instantiate_classes(cfg)[command]
+        check_settings(command, init)
+        pl.seed_everything(init.seed, workers=True)
+        run_dir = new_run_dir(init.run_dir)
         dispatch(command, init, run_dir)
-    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as err:
+    except SIGTERMException:  # Lightning's own: a SystemExit with code 0
+        print(f"ssl-ae {command}: stopped by SIGTERM before it finished", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
+    except KeyboardInterrupt:
+        interrupted(command)
+    except SystemExit as exit_:
+        if isinstance(exit_.__context__, KeyboardInterrupt):  # Lightning's exit(1) after Ctrl-C
+            interrupted(command)
+        raise
+    except USER_ERRORS as err:
         sys.exit(f"ssl-ae {command}: error: {err}")
     if rank_zero_only.rank == 0:
         print(f"ssl-ae {command}: results in {run_dir}")

@@ -98,7 +98,7 @@ def sample(data, pretrained: str | Path, out_dir: str | Path, num: int = 64, pai
 
     module = load_autoencoder(pretrained, data.image_shape)
     out_dir = Path(out_dir)
-    with stage_folder(out_dir, overwrite) as work:
+    with stage_folder(out_dir, overwrite, resumable=False) as work:
         names = [p.name for p in write_samples(module, data.subset("test", labels=False).images,
                                                work, num, pairs, steps, seed)]
     return [out_dir / name for name in names]

@@ -15,17 +15,23 @@ from .report import image_grid, save_figure
 
 
 def read_folder(folder: str | Path, channels: int, size: int, skip_bad_files: bool = False):
-    """uint8 images (N, C, H, W) of every image under ``folder`` and their relative paths."""
-    images, items, skipped = read_items(unlabeled_items(str(folder)), channels, size, skip_bad_files)
+    """uint8 images (N, C, H, W) of every image under ``folder``, their relative paths and the
+    unreadable files skipped."""
+    images, items, skipped = read_items(unlabeled_items(str(folder), "--images"), channels, size,
+                                        skip_bad_files, "--skip_bad_files")
     return images, [it.id for it in items], skipped
 
 
 def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
             skip_bad_files: bool = False) -> Path:
-    """Write ``path,predicted_class,probability`` for every image under ``folder``."""
+    """Write ``path,predicted_class,probability`` for every image under ``folder`` (and the
+    unreadable files left out, with ``skip_bad_files``, to ``skipped_files.txt`` beside it)."""
     module = load_classifier(finetuned).eval()
     spec = module.encoder.spec
-    images, paths, _ = read_folder(folder, spec["in_channels"], spec["image_size"], skip_bad_files)
+    images, paths, skipped = read_folder(folder, spec["in_channels"], spec["image_size"],
+                                         skip_bad_files)
+    if skipped:
+        out_csv.with_name("skipped_files.txt").write_text("\n".join(skipped) + "\n")
     probs = probes.predict_proba(module, probes.images_to_float(images))
     classes = module.hparams.get("class_names") or [str(c) for c in range(probs.shape[1])]
     with open(out_csv, "w", newline="") as f:

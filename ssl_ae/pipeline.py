@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import csv
+import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,15 +21,17 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from . import probes, recipes
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
-from .checkpoints import STAGE_CHECKPOINT, load_classifier, load_encoder
+from .checkpoints import load_classifier, load_encoder, read_weights_only
 from .data import SemiSupervisedDataModule, Split
 from .metrics import score
 from .modules import AutoencoderModule, ClassifierModule
 from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
+from .nets.heads import heads
 from .objectives import create_objective
 from .report import Row, save_reconstructions, write_report
-from .rundir import new_run_dir, stage_folder
+from .rundir import (STAGE_CHECKPOINT, holds_results, new_run_dir, partial_folder, run_folder,
+                     stage_folder)
 
 
 @dataclass
@@ -64,6 +68,10 @@ class AutoencoderSpec:
 
     def resolved(self, image_shape: tuple[int, int, int]) -> "AutoencoderSpec":
         """A copy with every unset field filled in for images of ``image_shape``."""
+        if self.code_dim is not None and self.code_dim < 1:
+            raise ValueError(f"model.code_dim must be at least 1, got {self.code_dim}")
+        if self.lr <= 0:
+            raise ValueError(f"model.lr must be positive, got {self.lr}")
         default = recipes.recipe(image_shape)
         own_encoder = self.encoder is not None and self.encoder != default["encoder"]
         own_objective = self.objective is not None and self.objective != default["objective"]
@@ -118,6 +126,19 @@ class HeadSpec:
     lr: float = 3e-2
     weight_decay: float = 1e-3
 
+    def check(self) -> None:
+        """Raise on an unknown head or argument, before any stage starts."""
+        takes = heads.arguments(self.head)
+        unknown = sorted(set(self.head_kwargs) - takes) if takes is not None else []
+        if unknown:
+            raise ValueError(f"head.head_kwargs: head {self.head!r} takes no {', '.join(unknown)} "
+                             f"(it takes {', '.join(sorted(takes - {'in_dim', 'num_classes'}))})")
+        if self.lr <= 0:
+            raise ValueError(f"head.lr must be positive, got {self.lr}")
+        if self.fits_to_unlabeled and not self.freeze_encoder:
+            raise ValueError("the spectral head is fitted to the frozen encoder's codes: set "
+                             "head.freeze_encoder true, or use a linear or mlp head")
+
     @property
     def fits_to_unlabeled(self) -> bool:
         """Whether :meth:`build` needs the unlabeled images (a ``spectral`` head)."""
@@ -157,21 +178,87 @@ def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
                       plugins=[AtomicCheckpointIO()], **trainer_kwargs)
 
 
-def fit_stage(module: pl.LightningModule, data: SemiSupervisedDataModule, work: Path,
-              trainer: Optional[dict], resume: bool) -> pl.Trainer:
+def checked_trainer(trainer: Optional[dict], key: str = "trainer") -> dict:
+    """The Trainer arguments, refusing a schedule that would train nothing."""
+    trainer = dict(trainer or {})
+    epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    if epochs is not None and epochs < 1 and not (epochs == -1 and steps and steps > 0):
+        raise ValueError(f"{key}.max_epochs must be at least 1 (or -1 with a positive "
+                         f"{key}.max_steps), got {epochs}")
+    if steps is not None and steps == 0:
+        raise ValueError(f"{key}.max_steps 0 trains nothing; leave it -1 or set it positive")
+    return trainer
+
+
+def stage_trainer(out_dir: Path, trainer: Optional[dict]) -> pl.Trainer:
+    """The stage's Trainer, built (and its settings checked) before its folder exists."""
+    return make_trainer(partial_folder(out_dir), **checked_trainer(trainer))
+
+
+def fit_stage(module: pl.LightningModule, data: SemiSupervisedDataModule, fitter: pl.Trainer,
+              work: Path, resume: bool) -> pl.Trainer:
     """Fit ``module`` with its logs and checkpoints in ``work``, continuing from the last
     checkpoint there if ``resume``; raise if the run was interrupted before it finished."""
     last = work / STAGE_CHECKPOINT
-    fitter = make_trainer(work, **(trainer or {}))
-    fitter.fit(module, data, ckpt_path=last if resume and last.is_file() else None)
+    start = resume_point(module, last) if resume and last.is_file() else None
+    earlier = work / "metrics.before_resume.csv"
+    if start is not None and (work / "metrics.csv").is_file():
+        os.replace(work / "metrics.csv", earlier)
+    try:
+        fitter.fit(module, data, ckpt_path=last if start is not None else None, weights_only=True)
+    finally:
+        if earlier.is_file():
+            join_metrics(earlier, work / "metrics.csv", start)
     if fitter.interrupted:
         raise KeyboardInterrupt(f"training was interrupted at epoch {fitter.current_epoch}")
+    if fitter.is_global_zero and not last.is_file():
+        raise ValueError("training ended without a checkpoint: no training step ran; check "
+                         "the trainer's max_epochs/max_steps and that the data has images")
     return fitter
+
+
+def resume_point(module: pl.LightningModule, last: Path) -> int:
+    """The epoch training continues at from ``last``; raise if it cannot be read safely or
+    does not fit ``module``."""
+    advice = "pass --overwrite true to start the stage again"
+    checkpoint = read_weights_only(last, advice)
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, RuntimeError) as err:
+        raise ValueError(f"{last}: cannot resume, the checkpoint does not fit this model "
+                         f"({str(err).splitlines()[0]}); resume with the settings it was trained "
+                         f"with, or {advice}") from err
+    return int(checkpoint.get("epoch", -1)) + 1
+
+
+def join_metrics(earlier: Path, metrics: Path, start: Optional[int]) -> None:
+    """Put the rows logged before a resume (epochs before ``start``) back in front of the
+    resumed run's ``metrics.csv``."""
+    def rows(path: Path) -> tuple[list[str], list[dict]]:
+        if not path.is_file():
+            return [], []
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    old_keys, old = rows(earlier)
+    new_keys, new = rows(metrics)
+    old = [r for r in old if start is None or not r.get("epoch") or int(float(r["epoch"])) < start]
+    keys = old_keys + [k for k in new_keys if k not in old_keys]
+    tmp = metrics.with_name("metrics.csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(old + new)
+    os.replace(tmp, metrics)
+    earlier.unlink()
 
 
 def save_config(folder: Path, **sections: Any) -> None:
     """Save the stage's resolved settings as config.yaml, reusable with ``--config``."""
     plain = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in sections.items()}
+    if os.environ.get("PL_GLOBAL_SEED"):  # the seed of weights and shuffling, if one was set
+        plain = {"seed": int(os.environ["PL_GLOBAL_SEED"]), **plain}
     (folder / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
 
 
@@ -193,11 +280,12 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
     data.setup()
     model = (model or AutoencoderSpec()).resolved(data.image_shape)
     module = model.build(data.image_shape)
+    fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), model=model, trainer=trainer or {})
             data.save_split(work)
-        if fit_stage(module, data, work, trainer, resume).is_global_zero:
+        if fit_stage(module, data, fitter, work, resume).is_global_zero:
             save_reconstructions(module, data.subset("test", labels=False).images,
                                  work / "recon.png")
     return out_dir / STAGE_CHECKPOINT
@@ -223,16 +311,18 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     data.reuse_split(saved_split(Path(pretrained)))  # the pretrain stage's, if same settings
     data.setup()
     encoder = load_encoder(pretrained, data.image_shape)
-    check_same_test_split(data.split, Path(pretrained))
+    check_same_test_split(data, Path(pretrained))
     head = head or HeadSpec()
+    head.check()
     unlabeled = data.subset("unlabeled", labels=False).images if head.fits_to_unlabeled else None
     module = head.build(encoder, data.source.classes, unlabeled)
+    fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
                         trainer=trainer or {})
             data.save_split(work)
-        fit_stage(module, data, work, trainer, resume)
+        fit_stage(module, data, fitter, work, resume)
     return out_dir / STAGE_CHECKPOINT
 
 
@@ -243,9 +333,13 @@ def saved_split(pretrained: Path) -> Optional[Path]:
                  if p.is_file()), None)
 
 
-def check_same_test_split(split: Split, pretrained: Path) -> None:
-    """Refuse to finetune on a split whose test images the pretraining may have seen."""
+def check_same_test_split(data: SemiSupervisedDataModule, pretrained: Path) -> None:
+    """Refuse to finetune on other data than pretraining's, or on a split whose test images
+    the pretraining may have seen."""
+    split = data.split
     saved = saved_split(pretrained)
+    if saved is not None:
+        data.check_drawn_from_this(Split.load(saved), saved)
     if saved is not None and Split.load(saved).test != split.test:
         raise ValueError(f"the test split differs from the one pretraining held out ({saved}); "
                          "use the same data source, seed and test_fraction as the pretrain stage")
@@ -275,17 +369,31 @@ def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str |
         overwrite: bool = False, resume: bool = False) -> list[Row]:
     """Pretrain, finetune, evaluate and write the report into one run folder.
 
-    In a multi-process run every process trains; the main one evaluates and reports.
+    In a multi-process run every process trains; the main one evaluates and reports. With
+    ``overwrite``, earlier results stay until the whole new run has finished; with ``resume``,
+    finished stages are kept and the run continues at the first unfinished one.
     """
     data = data or SemiSupervisedDataModule()
-    run_dir = new_run_dir(run_dir)
-    checkpoint = pretrain(data, run_dir / "pretrain", model, pretrain_trainer, overwrite, resume)
-    finetuned = finetune(data, checkpoint, run_dir / "finetune", head, finetune_trainer, overwrite,
-                         resume)
-    if torch.distributed.is_initialized():  # training is distributed, evaluation is not
-        torch.distributed.destroy_process_group()
-    if rank_zero_only.rank != 0:
-        return []
-    rows = evaluate(data, finetuned)
-    write_report(rows, run_dir / "report", checkpoint, data, overwrite)
+    head = head or HeadSpec()
+    head.check()
+    for key, trainer in (("pretrain_trainer", pretrain_trainer),
+                         ("finetune_trainer", finetune_trainer)):
+        checked_trainer(trainer, key)
+    with run_folder(new_run_dir(run_dir), overwrite, resume) as work:
+        def stage_done(name: str) -> bool:
+            return resume and holds_results(work / name)
+
+        checkpoint = work / "pretrain" / STAGE_CHECKPOINT
+        if not stage_done("pretrain"):
+            pretrain(data, work / "pretrain", model, pretrain_trainer, overwrite, resume)
+        finetuned = work / "finetune" / STAGE_CHECKPOINT
+        if not stage_done("finetune"):
+            finetune(data, checkpoint, work / "finetune", head, finetune_trainer, overwrite,
+                     resume)
+        if torch.distributed.is_initialized():  # training is distributed, evaluation is not
+            torch.distributed.destroy_process_group()
+        if rank_zero_only.rank != 0:
+            return []
+        rows = evaluate(data, finetuned)
+        write_report(rows, work / "report", checkpoint, data, overwrite or resume)
     return rows

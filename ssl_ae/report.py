@@ -87,7 +87,7 @@ def write_report(rows: list[Row], out_dir: Path, pretrained: Path, data, overwri
     from .checkpoints import load_autoencoder
     from .rundir import stage_folder
 
-    with stage_folder(out_dir, overwrite) as work:
+    with stage_folder(out_dir, overwrite, resumable=False) as work:
         write_results(rows, work)
         split = data.split
         (work / "report.md").write_text(

@@ -1,4 +1,9 @@
-"""Run folders: never overwrite finished work, never pass off half-written work as finished."""
+"""Run folders: never overwrite finished work, never pass off half-written work as finished.
+
+The layout: a run folder holds one folder per stage (``pretrain``, ``finetune``, ``report``, ...);
+a training stage keeps its weights in ``checkpoints/last.ckpt``. A stage is written into
+``STAGE.partial`` and renamed when it finishes.
+"""
 from __future__ import annotations
 
 import shutil
@@ -11,37 +16,65 @@ from typing import Iterator, Optional
 import torch.distributed as dist
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+STAGE_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
 
 def new_run_dir(run_dir: Optional[str | Path], root: str | Path = "runs") -> Path:
-    """``run_dir`` if given, else a new timestamped folder under ``root``."""
+    """``run_dir`` if given (refused if a file is in its place), else a new timestamped folder
+    under ``root``."""
     if run_dir is not None:
+        holds_results(Path(run_dir))
         return Path(run_dir)
     return Path(root) / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
 
 
+def holds_results(folder: Path) -> bool:
+    """Whether ``folder`` exists and is not empty (a file in its place is refused)."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder} is a file, not a folder; choose another --run-dir")
+    return folder.is_dir() and any(folder.iterdir())
+
+
 def check_writable(folder: Path, overwrite: bool) -> None:
     """Refuse a non-empty ``folder`` unless ``overwrite`` (checked by the main process only)."""
-    if rank_zero_only.rank == 0 and folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise FileExistsError(f"{folder} already holds results; pass --overwrite to replace them, "
-                              "or choose another --run-dir")
+    if rank_zero_only.rank == 0 and holds_results(folder) and not overwrite:
+        raise FileExistsError(f"{folder} already holds results; pass --overwrite true to replace "
+                              "them, or choose another --run-dir")
 
 
 def partial_folder(folder: Path) -> Path:
     return folder.with_name(folder.name + ".partial")
 
 
+def has_checkpoint(folder: Path) -> bool:
+    return (folder / STAGE_CHECKPOINT).is_file()
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Move ``new`` to ``folder``; an earlier ``folder`` is deleted only once ``new`` is there."""
+    old = folder.with_name(folder.name + ".replaced")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    new.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 @contextmanager
-def stage_folder(folder: Path, overwrite: bool = False, resume: bool = False) -> Iterator[Path]:
+def stage_folder(folder: Path, overwrite: bool = False, resume: bool = False,
+                 resumable: bool = True) -> Iterator[Path]:
     """Write a stage into ``folder.partial`` and move it to ``folder`` only when it succeeds.
 
-    A failure keeps ``folder.partial`` (its last checkpoint is what ``resume`` continues from)
-    and leaves any earlier ``folder`` as it was. In a multi-process run only the main process
-    creates, checks and moves folders; the others write through it.
+    A training stage that fails after its first checkpoint keeps ``folder.partial`` for
+    ``resume`` to continue from; any other failure removes it. An earlier ``folder`` stays as it
+    was until the new one is complete. In a multi-process run only the main process creates,
+    checks and moves folders; the others write through it.
 
     Args:
         folder: the stage's final folder.
         overwrite: replace a finished ``folder`` and discard an interrupted ``folder.partial``.
-        resume: keep an interrupted ``folder.partial`` to continue from.
+        resume: continue from an interrupted ``folder.partial``.
+        resumable: the stage trains and checkpoints (else nothing it leaves can be continued).
     """
     folder, partial = Path(folder), partial_folder(Path(folder))
     if rank_zero_only.rank != 0:
@@ -49,21 +82,53 @@ def stage_folder(folder: Path, overwrite: bool = False, resume: bool = False) ->
         wait_for_main_process()
         return
     check_writable(folder, overwrite)
-    if partial.exists() and not resume:
-        if not overwrite:
-            raise FileExistsError(f"{partial} holds an interrupted run; pass --resume to continue "
-                                  "it, or --overwrite to start again")
+    if partial.exists() and not (resume and resumable):
+        if resumable and has_checkpoint(partial) and not overwrite:
+            raise FileExistsError(f"{partial} holds an interrupted run; pass --resume true to "
+                                  "continue it, or --overwrite true to start again")
         shutil.rmtree(partial)
+    created = [p for p in partial.parents if not p.exists()]  # removed again if left empty
     partial.mkdir(parents=True, exist_ok=True)
     try:
         yield partial
     except BaseException:
-        print(f"stage failed: what it wrote is kept in {partial}; --resume continues from its "
-              "last checkpoint, --overwrite starts again", file=sys.stderr)
+        if resumable and has_checkpoint(partial):
+            print(f"stage failed: what it wrote is kept in {partial}; --resume true continues "
+                  "from its last checkpoint, --overwrite true starts again", file=sys.stderr)
+        else:
+            shutil.rmtree(partial, ignore_errors=True)
+            for parent in created:
+                if parent.is_dir() and not any(parent.iterdir()):
+                    parent.rmdir()
         raise
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    replace_folder(partial, folder)
     wait_for_main_process()
+
+
+@contextmanager
+def run_folder(folder: Path, overwrite: bool = False, resume: bool = False) -> Iterator[Path]:
+    """The folder a whole run writes its stages into.
+
+    A run that replaces earlier results (``overwrite``) is written into ``folder.partial`` and
+    swapped in only when every stage has finished, so a failure leaves the earlier run whole;
+    ``resume`` continues such a run, or else the unfinished stages of ``folder``.
+    """
+    folder, partial = Path(folder), partial_folder(Path(folder))
+    if rank_zero_only.rank != 0:  # the main process made its choice before starting the others
+        yield partial if partial.is_dir() else folder
+        return
+    if resume and partial.is_dir():
+        work = partial
+    elif holds_results(folder) and overwrite:
+        shutil.rmtree(partial, ignore_errors=True)
+        work = partial
+    else:
+        if not resume:
+            check_writable(folder, overwrite)
+        work = folder
+    yield work
+    if work == partial:
+        replace_folder(partial, folder)
 
 
 def wait_for_main_process() -> None:

@@ -60,6 +60,16 @@ class SweepSpec:
     propagation_alpha: float = 0.99
     spectral_dims: Optional[int] = None
 
+    def check(self) -> None:
+        """Raise on settings that leave nothing to sweep or train."""
+        if not self.labels_per_class or not self.seeds:
+            raise ValueError("sweep.labels_per_class and sweep.seeds need at least one value each")
+        small = {k: v for k, v in vars(self).items() if isinstance(v, int) and not isinstance(v, bool)
+                 and v < 1 and k != "spectral_dims"}
+        if small or min(self.labels_per_class) < 1 or min(self.seeds) < 0:
+            raise ValueError(f"sweep settings must be positive (seeds: not negative), got "
+                             f"{small or {'labels_per_class': self.labels_per_class, 'seeds': self.seeds}}")
+
 
 @dataclass
 class Cache:
@@ -90,6 +100,7 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
     every split and the predictions of the frozen linear head on the first seed of the
     largest k."""
     spec = spec or SweepSpec()
+    spec.check()
     cache = build_cache(data, pretrained, spec.propagation_neighbours, spec.spectral_dims)
     ks = feasible_ks(cache.targets.numpy(), cache.pool, spec.labels_per_class)
     if not ks:
@@ -114,7 +125,8 @@ def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
     data.setup()
     path = resolve_checkpoint(pretrained)
     saved = saved_split(path)
-    test = np.asarray(Split.load(saved).test if saved else data.split.test)
+    test = np.asarray(data.check_drawn_from_this(Split.load(saved), saved).test if saved
+                      else data.split.test)
     pool = np.setdiff1d(np.arange(len(data.source.targets)), test)
     autoencoder = load_autoencoder(path, data.image_shape)
     images, targets = data.source.images, torch.from_numpy(data.source.targets)
@@ -199,7 +211,7 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
     """results.csv/json, report.md and figures for a finished sweep; return the summary."""
     summary = summarize(rows)
     autoencoder = load_autoencoder(pretrained, data.image_shape)
-    with stage_folder(out_dir, overwrite) as work:
+    with stage_folder(out_dir, overwrite, resumable=False) as work:
         report.write_results(rows, work)
         (work / "splits").mkdir()
         for name, split in kept["splits"].items():

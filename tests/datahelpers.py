@@ -13,9 +13,11 @@ def write_png(path: Path, value: int, size: int = 8, mode: str = "L") -> Path:
     return path
 
 
-def class_folder(root: Path, counts: dict[str, int], size: int = 8) -> Path:
-    """``root/<class>/<i>.png`` with ``counts[class]`` images; the pixel value encodes both."""
+def class_folder(root: Path, counts: dict[str, int], size: int = 8, offset: int = 0) -> Path:
+    """``root/<class>/<i>.png`` with ``counts[class]`` images; the pixel value ``offset + 10 *
+    class + i`` encodes both (every image distinct while classes have at most 10 images; give
+    folders that must not share images different offsets)."""
     for c, (name, n) in enumerate(sorted(counts.items())):
         for i in range(n):
-            write_png(root / name / f"{i:03d}.png", 10 * c + i, size)
+            write_png(root / name / f"{i:03d}.png", offset + 10 * c + i, size)
     return root

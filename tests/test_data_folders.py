@@ -184,7 +184,7 @@ def test_pretrain_stage_writes_skipped_files_next_to_split_json(tmp_path):
 
 def test_test_dir_is_the_test_split_and_nothing_else_sees_it(tmp_path):
     train = class_folder(tmp_path / "train", {"cat": 6, "dog": 6})
-    test = class_folder(tmp_path / "test", {"cat": 3, "dog": 2})
+    test = class_folder(tmp_path / "test", {"cat": 3, "dog": 2}, offset=100)
     data = folder_data(tmp_path, labeled_dir=str(train), test_dir=str(test), labels_per_class=2)
     ids = np.array(data.source.ids)
     assert sorted(ids[data.split.test]) == ["test/cat/000.png", "test/cat/001.png",
@@ -202,9 +202,10 @@ def test_test_dir_class_without_training_images_is_named(tmp_path):
         load_folder(labeled_dir=str(train), test_dir=str(test))
 
 
-def colour_folder(root, counts: dict[str, int], size: int = 8):
-    """``root/<class>/<i>.png``: random RGB images, each class its own mean colour."""
-    rng = np.random.default_rng(0)
+def colour_folder(root, counts: dict[str, int], size: int = 8, seed: int = 0):
+    """``root/<class>/<i>.png``: random RGB images, each class its own mean colour (folders
+    that must not share images need different seeds)."""
+    rng = np.random.default_rng(seed)
     for c, (name, n) in enumerate(sorted(counts.items())):
         (root / name).mkdir(parents=True)
         for i in range(n):
@@ -215,7 +216,7 @@ def colour_folder(root, counts: dict[str, int], size: int = 8):
 
 def test_run_on_colour_folders_with_test_dir_takes_the_colour_recipe(tmp_path):
     train = colour_folder(tmp_path / "train", {"red": 9, "green": 9})
-    test = colour_folder(tmp_path / "test", {"red": 4, "green": 3})
+    test = colour_folder(tmp_path / "test", {"red": 4, "green": 3}, seed=1)
     run_cli("run", "--data.source", "folder", "--data.labeled_dir", train, "--data.test_dir", test,
             "--data.labels_per_class", 2, "--data.batch_size", 5, "--run-dir", tmp_path / "run",
             "--pretrain_trainer.max_epochs", 1, "--finetune_trainer.max_epochs", 1,
@@ -226,3 +227,64 @@ def test_run_on_colour_folders_with_test_dir_takes_the_colour_recipe(tmp_path):
     split = json.loads((tmp_path / "run" / "pretrain" / "split.json").read_text())
     assert len(split["test"]) == 7 and len(split["unlabeled"]) == 18
     assert (tmp_path / "run" / "report" / "report.md").is_file()
+
+
+def parts(data) -> dict[str, set[str]]:
+    """The files (resolved) of each part of the split."""
+    ids = np.array(data.source.ids)
+    return {name: set(ids[getattr(data.split, name)]) for name in ("test", "labeled", "unlabeled")}
+
+
+def test_a_file_listed_twice_lands_in_one_part_only(tmp_path):
+    for i in range(8):
+        write_png(tmp_path / f"{i}.png", 20 * i)
+    rows = [f"{i}.png,{'ab'[i % 2]}" for i in range(8)]
+    (tmp_path / "m.csv").write_text("path,label\n" + "\n".join(rows + rows) + "\n")
+    with pytest.warns(UserWarning, match="8 image files repeat another one"):
+        data = folder_data(tmp_path, manifest=str(tmp_path / "m.csv"), labels_per_class=1)
+    assert len(data.source.ids) == 8
+    split = parts(data)
+    assert not split["test"] & (split["labeled"] | split["unlabeled"])
+
+
+def test_labeled_dir_given_again_as_unlabeled_dir_adds_nothing(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 4, "b": 4})
+    with pytest.warns(UserWarning, match="8 image files repeat"):
+        data = folder_data(tmp_path, labeled_dir=str(root), unlabeled_dir=str(root),
+                           labels_per_class=1)
+    assert len(data.source.ids) == 8 and (data.source.targets >= 0).all()
+    assert not set(data.split.test) & set(data.split.unlabeled)
+
+
+def test_same_bytes_in_train_and_test_are_test_only(tmp_path):
+    train = class_folder(tmp_path / "train", {"a": 4, "b": 4})
+    test = class_folder(tmp_path / "test", {"a": 2, "b": 2})  # the bytes of 4 training files
+    with pytest.warns(UserWarning, match=r"4 image files repeat .*train/a/000.png = .*test/a/000.png"):
+        data = folder_data(tmp_path, labeled_dir=str(train), test_dir=str(test), labels_per_class=1)
+    assert sorted(data.source.ids) == ["a/002.png", "a/003.png", "b/002.png", "b/003.png",
+                                       "test/a/000.png", "test/a/001.png", "test/b/000.png",
+                                       "test/b/001.png"]
+    digests = data.source.images.flatten(1).numpy()
+    seen = {bytes(digests[i]) for i in data.split.labeled + data.split.unlabeled}
+    assert not seen & {bytes(digests[i]) for i in data.split.test}
+
+
+def test_manifest_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
+    for i in range(4):
+        write_png(tmp_path / f"{i}.png", 30 * i)
+    (tmp_path / "m.csv").write_text("path,label\n0.png,a\n1.png,a\n2.png,b\n3.png,b\n",
+                                    encoding="utf-8-sig")
+    assert load_folder(manifest=str(tmp_path / "m.csv")).classes == ["a", "b"]
+
+
+@pytest.mark.parametrize("values, mode, expected", [
+    (np.full((4, 4), 255, np.uint16), "I;16", 1),      # 16-bit: 255 of 65535 is near black
+    (np.full((4, 4), 65535, np.uint16), "I;16", 255),
+    (np.full((4, 4), 256, np.uint16), "I;16", 1),
+    (np.full((4, 4), 0.5, np.float32), "F", 128),     # float: 0..1
+    (np.full((4, 4), 1.0, np.float32), "F", 255),
+])
+def test_deep_images_get_their_brightness_from_their_mode(values, mode, expected):
+    img = Image.fromarray(values)
+    assert img.mode == mode
+    assert pil_to_uint8(img, 1, 4).max() == expected

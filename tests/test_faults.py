@@ -1,4 +1,7 @@
+import csv
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -7,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conftest import QUIET, read_json, run_cli
+from datahelpers import write_png
 from ssl_ae import pipeline
 from ssl_ae.callbacks import AtomicCheckpointIO
 from ssl_ae.checkpoints import load_checkpoint
@@ -43,16 +48,16 @@ def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypa
 
 
 class Diverging(Objective):
-    """Plain reconstruction whose loss turns NaN from the 15th training step on."""
+    """Plain reconstruction whose loss turns NaN from training step ``at`` on."""
 
-    def __init__(self, loss: str = "mse"):
+    def __init__(self, loss: str = "mse", at: int = 15):
         super().__init__(loss)
-        self.steps = 0
+        self.steps, self.at = 0, at
 
     def forward(self, encoder, decoder, x):
         terms = super().forward(encoder, decoder, x)
         self.steps += self.training
-        if self.steps >= 15:
+        if self.steps >= self.at:
             terms["loss"] = terms["loss"] * float("nan")
         return terms
 
@@ -69,20 +74,29 @@ def test_divergence_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, mon
     assert kept["epoch"] == 0 and all(torch.isfinite(v).all() for v in kept["state_dict"].values())
 
 
+def test_divergence_before_any_checkpoint_says_so_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(objectives._builders, "test_diverging", Diverging)
+    spec = pipeline.AutoencoderSpec(objective="test_diverging", objective_kwargs={"at": 1})
+    with pytest.raises(FloatingPointError, match="at step 1 .*no checkpoint was written yet"):
+        pipeline.pretrain(SemiSupervisedDataModule(), tmp_path / "run" / "pretrain", spec,
+                          {"max_epochs": 3, "enable_progress_bar": False})
+    assert not (tmp_path / "run").exists()
+
+
 def pretrain_command(run_dir: Path, *extra: str) -> list[str]:
     return [*CLI, "pretrain", "--run-dir", str(run_dir), "--data.batch_size", "16",
             "--trainer.max_epochs", "4", "--trainer.enable_progress_bar", "false", *extra]
 
 
-def final_loss(run_dir: Path) -> float:
+def epoch_losses(run_dir: Path) -> dict[int, float]:
     import csv
 
     rows = list(csv.DictReader(open(run_dir / "pretrain" / "metrics.csv")))
-    return float([r for r in rows if r.get("train/loss_epoch")][-1]["train/loss_epoch"])
+    return {int(r["epoch"]): float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")}
 
 
 @pytest.mark.slow
-def test_killed_pretrain_resumes_to_the_same_loss(tmp_path):
+def test_killed_pretrain_resumes_from_its_checkpoint_to_the_same_loss(tmp_path):
     subprocess.run(pretrain_command(tmp_path / "whole"), env=ENV, check=True, capture_output=True)
     victim = tmp_path / "killed"
     proc = subprocess.Popen(pretrain_command(victim), env=ENV, stdout=subprocess.DEVNULL,
@@ -91,17 +105,22 @@ def test_killed_pretrain_resumes_to_the_same_loss(tmp_path):
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # into the next epoch
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert checkpoint.exists() and not (victim / "pretrain").exists()
+    done_epochs = torch.load(checkpoint, weights_only=True)["epoch"] + 1
     again = subprocess.run(pretrain_command(victim), env=ENV, capture_output=True, text=True)
-    assert again.returncode != 0 and "pass --resume to continue it" in again.stderr
-    subprocess.run(pretrain_command(victim, "--resume", "true"), env=ENV, check=True,
-                   capture_output=True)
-    resumed, whole = final_loss(victim), final_loss(tmp_path / "whole")
-    print(f"final loss: resumed {resumed!r}, uninterrupted {whole!r}")
-    assert resumed == pytest.approx(whole, rel=1e-6)
+    assert again.returncode != 0 and "pass --resume true to continue it" in again.stderr
+    resumed = subprocess.run(pretrain_command(victim, "--resume", "true",
+                                              "--trainer.enable_progress_bar", "true"),
+                             env=ENV, check=True, capture_output=True, text=True)
+    assert "Restored all states from the checkpoint" in resumed.stdout + resumed.stderr
+    trained = re.findall(r"Epoch (\d+)", resumed.stdout + resumed.stderr)
+    assert trained and min(map(int, trained)) == done_epochs  # it did not start from epoch 0
+    losses, whole = epoch_losses(victim), epoch_losses(tmp_path / "whole")
+    print(f"epoch losses: resumed {losses}, uninterrupted {whole}")
+    assert sorted(losses) == [0, 1, 2, 3]  # the epochs before the kill are still logged
+    assert losses[3] == pytest.approx(whole[3], rel=1e-6)
 
 
 @pytest.mark.slow
@@ -136,3 +155,70 @@ def test_two_process_ddp_run_matches_single_process_evaluation(tmp_path, tiny_ru
                           env=ENV, capture_output=True, text=True, timeout=300)
     assert back.returncode == 0, back.stderr[-3000:]
     assert load_checkpoint(tmp_path / "back" / "finetune" / "checkpoints" / "last.ckpt", "classifier")
+
+
+def test_sigterm_stops_a_run_with_exit_code_143_and_keeps_its_checkpoint(tmp_path):
+    command = pretrain_command(tmp_path / "run")[:-4] + ["--trainer.max_epochs", "500",
+                                                         "--trainer.enable_progress_bar", "false"]
+    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    checkpoint = tmp_path / "run" / "pretrain.partial" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "stopped by SIGTERM before it finished" in err
+    assert checkpoint.exists() and not (tmp_path / "run" / "pretrain").exists()
+
+
+def test_run_resume_continues_after_a_finished_stage(tmp_path):
+    run_dir = tmp_path / "run"
+    run_cli("pretrain", "--run-dir", run_dir, "--trainer.max_epochs", 1,
+            "--trainer.enable_progress_bar", "false")
+    pretrained = (run_dir / "pretrain" / "checkpoints" / "last.ckpt").read_bytes()
+    run_cli("run", "--run-dir", run_dir, "--resume", "true", "--finetune_trainer.max_epochs", 2, *QUIET)
+    assert (run_dir / "pretrain" / "checkpoints" / "last.ckpt").read_bytes() == pretrained
+    assert read_json(run_dir / "report" / "results.json")[0]["method"].startswith("frozen")
+
+
+def test_failed_overwrite_leaves_the_earlier_run_whole(tmp_path, tiny_run, monkeypatch):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+    def failing_finetune(*args, **kwargs):
+        raise RuntimeError("finetune crashed")
+
+    monkeypatch.setattr(pipeline, "finetune", failing_finetune)
+    with pytest.raises(RuntimeError, match="finetune crashed"):
+        run_cli("run", "--run-dir", run_dir, "--overwrite", "true",
+                "--pretrain_trainer.max_epochs", 1, *QUIET)
+    after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before
+    assert (tmp_path / "run.partial" / "pretrain" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_saved_config_reruns_to_the_same_loss(tmp_path):
+    def loss(run_dir):
+        rows = list(csv.DictReader(open(run_dir / "pretrain" / "metrics.csv")))
+        return [r["train/loss_epoch"] for r in rows if r.get("train/loss_epoch")]
+
+    run_cli("pretrain", "--run-dir", tmp_path / "a", "--seed", 3, "--trainer.max_epochs", 1,
+            "--trainer.enable_progress_bar", "false")
+    config = tmp_path / "a" / "pretrain" / "config.yaml"
+    assert yaml.safe_load(config.read_text())["seed"] == 3
+    run_cli("pretrain", "--config", config, "--run-dir", tmp_path / "b")
+    assert loss(tmp_path / "a") == loss(tmp_path / "b")
+
+
+def test_predict_skips_bad_files_and_lists_them(tmp_path, tiny_run):
+    write_png(tmp_path / "imgs" / "ok.png", 9)
+    (tmp_path / "imgs" / "bad.png").write_bytes(b"broken")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        run_cli("predict", "--finetuned", tiny_run, "--images", tmp_path / "imgs",
+                "--skip_bad_files", "true", "--run-dir", tmp_path / "run")
+    out = tmp_path / "run" / "predict"
+    assert (out / "skipped_files.txt").read_text() == f"{tmp_path / 'imgs' / 'bad.png'}\n"
+    assert [r["path"] for r in csv.DictReader(open(out / "predictions.csv"))] == ["ok.png"]

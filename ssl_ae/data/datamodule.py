@@ -1,6 +1,7 @@
 """The semi-supervised LightningDataModule: one source, one split, the loaders of each stage."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
@@ -112,12 +113,19 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                  batch_size: int = 64, num_workers: int = 0, download: bool = False):
         super().__init__()
         self.save_hyperparameters()
+        for key, least in (("batch_size", 1), ("num_workers", 0), ("labels_per_class", 1),
+                           ("seed", 0)):
+            if self.hparams[key] < least:
+                raise ValueError(f"data.{key} must be at least {least}, got {self.hparams[key]}")
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"data.test_fraction must be in (0, 1), got {test_fraction}")
         self.source_name, self.root, self.download = source, root, download
         self.labels_per_class, self.test_fraction, self.seed = labels_per_class, test_fraction, seed
         self.split_file, self.batch_size, self.num_workers = split_file, batch_size, num_workers
         self.train_on: Literal["unlabeled", "labeled"] = "unlabeled"
         self.source: Optional[ImageSource] = None
         self.split: Optional[Split] = None
+        self._fingerprint: Optional[str] = None
 
     # ----- source and split -------------------------------------------------------------------
     def setup(self, stage: Optional[str] = None) -> None:
@@ -169,7 +177,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                           labeled_fraction=h.labeled_fraction, labeled=labeled,
                           val_fraction=h.val_fraction,
                           labeled_in_unlabeled=h.labeled_in_unlabeled,
-                          settings=self.split_settings())
+                          settings=self.split_settings(), data_fingerprint=self.data_fingerprint)
 
     def _read_labeled_file(self) -> np.ndarray:
         path = Path(self.hparams.labeled_file)
@@ -194,13 +202,30 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                              "relative to the folder each image was found in")
         return np.asarray(chosen, dtype=np.int64)
 
-    def _load_split(self) -> Split:
-        split = Split.load(self.split_file)
+    @property
+    def data_fingerprint(self) -> str:
+        """A hash of the images, labels and official test split: equal means the same data."""
+        if self._fingerprint is None:
+            self.source = self.source or self._load_source()
+            digest = hashlib.blake2b(digest_size=8)
+            digest.update(self.source.images.contiguous().numpy().data)
+            digest.update(np.ascontiguousarray(self.source.targets, dtype=np.int64).data)
+            if self.source.test is not None:
+                digest.update(np.ascontiguousarray(self.source.test, dtype=np.int64).data)
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def check_drawn_from_this(self, split: Split, where: str | Path) -> Split:
+        """``split`` if it was drawn from this data; else a clear error naming ``where``."""
         if split.num_images != len(self.source.targets):
-            raise ValueError(f"{self.split_file} describes {split.num_images} images but source "
+            raise ValueError(f"{where} describes {split.num_images} images but source "
                              f"{self.source_name!r} has {len(self.source.targets)}; it belongs to "
-                             "another dataset")
+                             "other data: pass the --data settings of the stage that wrote it")
+        split.check_data(self.data_fingerprint, where)
         return split
+
+    def _load_split(self) -> Split:
+        return self.check_drawn_from_this(Split.load(self.split_file), self.split_file)
 
     def reuse_split(self, path: Optional[str | Path]) -> bool:
         """Use the split saved at ``path`` (an earlier stage's) if it came from these settings.

@@ -10,11 +10,16 @@
 
 Files whose suffix is not an image suffix (``.txt``, ``.DS_Store``, ...) and hidden files are
 ignored. An unreadable image fails with its path, or with ``skip_bad_files`` is left out with a
-warning and listed in ``ImageSource.skipped``.
+warning and listed in ``ImageSource.skipped``. A file found twice (the same resolved path, or the
+same bytes under another name) is kept once, with a warning: as a test image if either copy is
+one, else as a labeled one, so no image is in two parts of a split. Symbolic links inside the
+folders are followed, wherever they point.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +48,12 @@ class Item:
     label: Optional[str]
     id: str
     test: bool = False
+    digest: str = ""
+
+    @property
+    def rank(self) -> int:
+        """Which copy of a repeated file is kept: test, then labeled, then unlabeled."""
+        return 0 if self.test else 1 if self.label is not None else 2
 
 
 def is_image_file(path: Path) -> bool:
@@ -58,10 +69,10 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _folder(path: str, key: str) -> Path:
+def _folder(path: str, option: str) -> Path:
     folder = Path(path)
     if not folder.is_dir():
-        raise FileNotFoundError(f"data.{key}: {folder} is not a folder")
+        raise FileNotFoundError(f"{option}: {folder} is not a folder")
     return folder
 
 
@@ -69,7 +80,7 @@ def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
     """The images of a folder with one subfolder per class; with ``test``, those of
     ``test_dir``: marked as test images, their ids prefixed ``test/``."""
     key = "test_dir" if test else "labeled_dir"
-    root = _folder(labeled_dir, key)
+    root = _folder(labeled_dir, f"data.{key}")
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise ValueError(f"data.{key}: {root} has no class subfolders; put the images of "
@@ -85,12 +96,12 @@ def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
     return items
 
 
-def unlabeled_items(unlabeled_dir: str) -> list[Item]:
-    """The images under a folder of unlabeled images."""
-    root = _folder(unlabeled_dir, "unlabeled_dir")
+def unlabeled_items(unlabeled_dir: str, option: str = "data.unlabeled_dir") -> list[Item]:
+    """The images under a folder of unlabeled images (``option`` names it in errors)."""
+    root = _folder(unlabeled_dir, option)
     files = list_images(root)
     if not files:
-        raise ValueError(f"data.unlabeled_dir: {root} holds no images "
+        raise ValueError(f"{option}: {root} holds no images "
                          f"(suffixes {', '.join(sorted(IMAGE_SUFFIXES))})")
     return [Item(f, None, f.relative_to(root).as_posix()) for f in files]
 
@@ -116,8 +127,12 @@ def manifest_items(manifest: str) -> list[Item]:
     if not csv_path.is_file():
         raise FileNotFoundError(f"data.manifest: {csv_path} is not a file")
     base = csv_path.parent
-    with open(csv_path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"data.manifest: {csv_path} is not UTF-8 text ({err.reason} at byte "
+                         f"{err.start}); save it as UTF-8 (\"CSV UTF-8\" in a spreadsheet)") from err
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
         raise ValueError(f"data.manifest: {csv_path} must start with the header line 'path,label'")
     items, missing = [], []
@@ -140,14 +155,16 @@ def manifest_items(manifest: str) -> list[Item]:
     return items
 
 
-def decode(path: Path, channels: int, size: int) -> np.ndarray:
-    with Image.open(path) as img:
+def decode(path: Path, channels: int, size: int) -> tuple[np.ndarray, str]:
+    """The image at ``path`` as uint8 (channels, size, size) and a hash of the file's bytes."""
+    raw = path.read_bytes()
+    with Image.open(io.BytesIO(raw)) as img:
         img.load()
-        return pil_to_uint8(img, channels, size)
+        return pil_to_uint8(img, channels, size), hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
-                skip_bad_files: bool) -> tuple[int, int]:
+                skip_bad_files: bool, skip_option: str) -> tuple[int, int]:
     """``channels`` and ``size``, each taken from the first readable image when None."""
     if channels is not None and size is not None:
         return channels, size
@@ -160,7 +177,7 @@ def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
         except BAD_IMAGE_ERRORS as err:
             if skip_bad_files:
                 continue
-            raise bad_file(item.path, err) from err
+            raise bad_file(item.path, err, skip_option) from err
         if size is None and w != h:
             raise ValueError(f"{item.path} is {w}x{h}, not square: set data.image_size to the "
                              "side all images should be resized to")
@@ -168,22 +185,25 @@ def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
     raise ValueError("no readable image among the files given")
 
 
-def bad_file(path: Path, err: Exception) -> ValueError:
+def bad_file(path: Path, err: Exception, skip_option: str) -> ValueError:
     return ValueError(f"{path}: not a readable image ({err}); fix or remove it, or set "
-                      "data.skip_bad_files: true to leave unreadable files out")
+                      f"{skip_option} true to leave unreadable files out")
 
 
 def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
-               skip_bad_files: bool) -> tuple[torch.Tensor, list[Item], list[str]]:
-    """Decode every item: uint8 (N, C, S, S) images, the items kept, the paths skipped."""
-    channels, size = first_shape(items, channels, size, skip_bad_files)
+               skip_bad_files: bool, skip_option: str = "data.skip_bad_files"
+               ) -> tuple[torch.Tensor, list[Item], list[str]]:
+    """Decode every item: uint8 (N, C, S, S) images, the items kept, the paths skipped
+    (``skip_option`` names the setting in errors)."""
+    channels, size = first_shape(items, channels, size, skip_bad_files, skip_option)
 
     def one(item: Item):
         try:
-            return decode(item.path, channels, size)
+            array, item.digest = decode(item.path, channels, size)
+            return array
         except BAD_IMAGE_ERRORS as err:
             if not skip_bad_files:
-                raise bad_file(item.path, err) from err
+                raise bad_file(item.path, err, skip_option) from err
             return None
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
@@ -198,6 +218,25 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
         raise ValueError("no readable image among the files given")
     images = torch.from_numpy(np.stack([a for a, _ in kept]))
     return images, [it for _, it in kept], skipped
+
+
+def keep_once(items: list[Item], key) -> list[int]:
+    """Indices of ``items`` keeping one item per ``key(item)`` (the lowest ``rank``, then the
+    first); warns with an example when some repeat."""
+    best: dict = {}
+    for i, item in enumerate(items):
+        k = key(item)
+        if k not in best or item.rank < items[best[k]].rank:
+            best[k] = i
+    kept = sorted(best.values())
+    if len(kept) < len(items):
+        chosen = set(kept)
+        dropped = next(i for i in range(len(items)) if i not in chosen)
+        twin = items[best[key(items[dropped])]]
+        warnings.warn(f"{len(items) - len(kept)} image files repeat another one (the same file, "
+                      f"or the same bytes) and are kept once, as test before labeled before "
+                      f"unlabeled, e.g. {items[dropped].path} = {twin.path}", stacklevel=3)
+    return kept
 
 
 def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
@@ -228,7 +267,11 @@ def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] 
         items += unlabeled_items(unlabeled_dir)
     if test_dir:
         items += class_folder_items(test_dir, test=True)
+    items = [items[i] for i in keep_once(items, lambda it: it.path.resolve())]
     images, items, skipped = read_items(items, channels, image_size, skip_bad_files)
+    unique = keep_once(items, lambda it: it.digest)
+    if len(unique) < len(items):
+        images, items = images[torch.as_tensor(unique)], [items[i] for i in unique]
     classes = sorted({it.label for it in items if it.label is not None and not it.test})
     if not classes:
         raise ValueError("no labeled images: give data.labeled_dir or labels in data.manifest")

@@ -26,8 +26,9 @@ def _palette_is_grey(img: Image.Image) -> bool:
 def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
     """A PIL image as a uint8 (channels, size, size) array.
 
-    Transparency (RGBA, LA, palette with a transparent colour) is composited onto black; grey
-    conversion uses PIL's ITU-R 601 luma; the image is resized (squashed, not cropped) to
+    Transparency (RGBA, LA, palette with a transparent colour) is composited onto black; 16- and
+    32-bit integer images are read as 0..65535, float images as 0..1; grey conversion uses
+    PIL's ITU-R 601 luma; the image is resized (squashed, not cropped) to
     ``size`` x ``size`` with antialiased bilinear filtering.
     """
     if img.mode == "P":
@@ -38,7 +39,7 @@ def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
         img = Image.alpha_composite(black, rgba).convert("RGB")
     if img.mode.startswith("I;16") or img.mode in ("I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 else 255.0
+        top = 1.0 if img.mode == "F" else 65535.0  # by mode, never by the image's own values
         img = Image.fromarray(np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8))
     img = img.convert("L" if channels == 1 else "RGB")
     if img.size != (size, size):

@@ -21,6 +21,7 @@ items must all be labeled); otherwise a seeded stratified holdout is used.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any, Optional
 
 import numpy as np
@@ -30,11 +31,18 @@ from .images import natural_channels, pil_to_uint8, to_pil
 from .sources import ImageSource
 
 
+DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
 def import_object(path: str) -> Any:
-    """The object at ``package.module.name``; errors say what was not found."""
+    """The object at ``package.module.name``; errors say what was not found.
+
+    Importing runs the module's code, as any Python config does: name only modules you trust.
+    File paths are refused."""
+    if not DOTTED_NAME.fullmatch(path):
+        raise ValueError(f"source {path!r}: not an import path ('package.module.Class'); a "
+                         "Dataset is named by its dotted module path, not by a file path")
     module_name, _, attr = path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"source {path!r}: not an import path ('package.module.Class')")
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

@@ -22,7 +22,8 @@ UNLABELED = -1
 
 
 def stratified_holdout(targets: np.ndarray, fraction: float, seed: int,
-                       pool: Optional[np.ndarray] = None) -> np.ndarray:
+                       pool: Optional[np.ndarray] = None,
+                       class_names: list[str] | None = None) -> np.ndarray:
     """Indices of a seeded holdout with about ``fraction`` of each class (at least one each).
 
     Args:
@@ -30,6 +31,7 @@ def stratified_holdout(targets: np.ndarray, fraction: float, seed: int,
         fraction: share of each class to hold out, in (0, 1).
         seed: random seed.
         pool: indices to draw from (default: every labeled image).
+        class_names: names for the messages.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
@@ -39,6 +41,10 @@ def stratified_holdout(targets: np.ndarray, fraction: float, seed: int,
     held = []
     for cls in np.unique(targets[pool]):
         members = pool[targets[pool] == cls]
+        if len(members) < 2:
+            raise ValueError(f"class {class_name(cls, class_names)!r} has 1 image: the test holdout takes at least one image "
+                             "of each class and labeling needs another; add images of that "
+                             "class, or give a test_dir")
         n = max(1, round(fraction * len(members)))
         held.append(rng.choice(members, size=n, replace=False))
     return np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
@@ -137,13 +143,15 @@ class Split:
     labeled_by: str = "labels_per_class"
     labeled_in_unlabeled: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
+    data_fingerprint: str = ""
 
     @classmethod
     def make(cls, targets: np.ndarray, labels_per_class: Optional[int] = 10, seed: int = 0,
              test: np.ndarray | None = None, test_fraction: float = 0.25,
              class_names: list[str] | None = None, labeled_fraction: Optional[float] = None,
              labeled: np.ndarray | None = None, val_fraction: float = 0.0,
-             labeled_in_unlabeled: bool = True, settings: Optional[dict] = None) -> "Split":
+             labeled_in_unlabeled: bool = True, settings: Optional[dict] = None,
+             data_fingerprint: str = "") -> "Split":
         """Choose the split.
 
         Args:
@@ -158,19 +166,27 @@ class Split:
             val_fraction: share of each class's labeled images kept for validation.
             labeled_in_unlabeled: labeled and validation images are also in the unlabeled pool.
             settings: recorded as is.
+            data_fingerprint: a hash of the images and labels the split is drawn from, so a
+                later stage can refuse to apply it to other data.
         """
         targets = np.asarray(targets)
         n = len(targets)
         if n == 0:
             raise ValueError("the data source has no images")
         names = class_names or [str(c) for c in range(int(targets.max()) + 1)]
+        labeled_classes = np.unique(targets[targets != UNLABELED])
+        if len(labeled_classes) < 2:
+            raise ValueError(f"the data has {len(labeled_classes)} class with labels "
+                             f"({', '.join(str(class_name(c, names)) for c in labeled_classes) or 'none'}); "
+                             "a classifier needs at least 2: add a folder (or labels) per class")
         if labeled is not None:
             labeled = check_explicit(targets, labeled, test)
         if test is None:
             candidates = np.flatnonzero(targets != UNLABELED)
             if labeled is not None:
                 candidates = np.setdiff1d(candidates, labeled)
-            test = stratified_holdout(targets, test_fraction, seed, pool=candidates)
+            test = stratified_holdout(targets, test_fraction, seed, pool=candidates,
+                                      class_names=names)
         test = np.sort(np.asarray(test, dtype=np.int64))
         rest = np.setdiff1d(np.arange(n), test)
         pool = rest[targets[rest] != UNLABELED]
@@ -190,12 +206,21 @@ class Split:
                    seed=seed, labels_per_class=labels_per_class if labeled_by == "labels_per_class" else None,
                    class_counts={nm: int(c) for nm, c in zip(names, counts)}, num_images=n,
                    val=val.tolist(), labeled_by=labeled_by,
-                   labeled_in_unlabeled=labeled_in_unlabeled, settings=dict(settings or {}))
+                   labeled_in_unlabeled=labeled_in_unlabeled, settings=dict(settings or {}),
+                   data_fingerprint=data_fingerprint)
 
     def fingerprint(self) -> str:
         """A short hash of the indices: equal fingerprints mean the same split."""
         indices = json.dumps([self.test, self.labeled, self.unlabeled]).encode()
         return hashlib.sha256(indices).hexdigest()[:12]
+
+    def check_data(self, fingerprint: str, where: str | Path) -> None:
+        """Raise if this split was drawn from data other than the one ``fingerprint`` names."""
+        if self.data_fingerprint and self.data_fingerprint != fingerprint:
+            raise ValueError(
+                f"{where} was drawn from other data (fingerprint {self.data_fingerprint}, this data "
+                f"{fingerprint}: other images, labels or test split); pass the --data settings of "
+                "the stage that wrote it (see its config.yaml), or pretrain again on this data")
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self)))
