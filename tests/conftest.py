@@ -6,6 +6,8 @@ import torch
 
 from ssl_ae.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]  # configs are found from any working directory
+
 QUIET = ["--pretrain_trainer.enable_progress_bar", "false",
          "--finetune_trainer.enable_progress_bar", "false"]
 

@@ -240,6 +240,7 @@ COUNTS = [
     (["evaluate", "--sweep.labels_per_class", "[0]"], "sweep settings must be positive"),
     (["evaluate", "--sweep.head_steps", "0"], "sweep settings must be positive"),
     (["evaluate", "--sweep.seeds", "[-1]"], "sweep settings must be positive"),
+    (["evaluate", "--sweep.spectral_dims", "5000"], "got 5000: use fewer dimensions"),
 ]
 
 
@@ -310,6 +311,16 @@ def test_stage_on_other_data_than_its_split_is_refused(folder_run, tmp_path, cap
                       "--trainer.max_epochs", "1") if command == "finetune" else \
         cli_error(capsys, command, "--pretrained", folder_run, "--run-dir", tmp_path / "run")
     assert "belongs to other data" in error or "was drawn from other data" in error
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["finetune", "evaluate"])
+def test_digits_encoder_on_a_folder_of_the_same_shape_is_refused(tiny_run, fx, tmp_path, capsys,
+                                                                   command):
+    error = cli_error(capsys, command, "--pretrained", tiny_run, "--run-dir", tmp_path / "run",
+                      "--data.source", "folder", "--data.labeled_dir", fx / "good",
+                      "--data.labels_per_class", "2")
+    assert "describes 1797 images but source 'folder' has 30" in error
     assert not (tmp_path / "run").exists()
 
 

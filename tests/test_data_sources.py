@@ -103,4 +103,4 @@ def test_pipeline_runs_on_mnist_from_gz_files(tmp_path):
     assert split["test"] == list(range(60000, 70000)) and len(split["labeled"]) == 100
     rows = {r["method"]: r["accuracy"] for r in read_json(run_dir / "report" / "results.json")}
     assert rows["logistic regression on pixels"] > 0.6  # the real MNIST test set, not noise
-    assert 0.0 <= rows["frozen encoder + linear head"] <= 1.0  # 20 pretraining steps: no claim
+    assert "frozen encoder + linear head" in rows  # 20 pretraining steps: no accuracy claim

@@ -2,11 +2,12 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import read_json, run_cli
 from ssl_ae import probes
-from ssl_ae.checkpoints import load_classifier
+from ssl_ae.checkpoints import load_autoencoder, load_classifier
 from ssl_ae.data import load_source
 
 
@@ -45,7 +46,10 @@ def test_embed_writes_codes_and_index(tiny_run, tmp_path):
     run_cli("embed", "--pretrained", tiny_run, "--run-dir", tmp_path)
     codes = np.load(tmp_path / "embed" / "codes.npy")
     index = read_csv(tmp_path / "embed" / "index.csv")
-    assert codes.shape == (1797, 32) and np.isfinite(codes).all() and len(index) == 1797
+    assert codes.shape == (1797, 32) and len(index) == 1797
+    encoder = load_autoencoder(tiny_run).encoder
+    expected = probes.encode(encoder, load_source("digits").images).numpy()
+    np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-6)
     split = read_json(tiny_run / "pretrain" / "split.json")
     assert [int(r["row"]) for r in index if r["part"] == "test"] == split["test"]
     assert [int(r["row"]) for r in index if r["part"] == "labeled"] == split["labeled"]
@@ -55,4 +59,14 @@ def test_reconstruct_shows_corruption_and_decodes(tiny_run, tmp_path):
     run_cli("reconstruct", "--pretrained", tiny_run, "--run-dir", tmp_path, "--count", 8)
     decoded = np.load(tmp_path / "reconstruct" / "reconstructions.npy")
     assert decoded.shape == (8, 1, 8, 8) and decoded.dtype == np.uint8
+    run_cli("reconstruct", "--pretrained", tiny_run, "--run-dir", tmp_path / "clean", "--count", 8,
+            "--corrupt", "false")
+    autoencoder = load_autoencoder(tiny_run).eval()
+    test = read_json(tiny_run / "pretrain" / "split.json")["test"][:8]
+    x = probes.images_to_float(load_source("digits").images[test])
+    with torch.no_grad():
+        expected = autoencoder.objective.to_pixels(autoencoder.decoder(autoencoder.encoder(x)))
+    expected = (expected.clamp(0, 1) * 255).round().byte().numpy()
+    clean = np.load(tmp_path / "clean" / "reconstruct" / "reconstructions.npy")
+    assert np.abs(clean.astype(int) - expected).max() <= 1
     assert (tmp_path / "reconstruct" / "reconstructions.png").stat().st_size > 3000

@@ -9,13 +9,13 @@ repository and the code under test is this checkout's.
 import csv
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -66,7 +66,6 @@ def assert_sweep_rows(rows: list[dict], ks: list[int], seeds: list[int]) -> None
     assert {(r["method"], r["labels_per_class"], r["seed"]) for r in rows} == \
         {(m, k, s) for m in SWEEP_METHODS for k in ks for s in seeds}
     assert len(rows) == len(SWEEP_METHODS) * len(ks) * len(seeds)
-    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
@@ -111,9 +110,12 @@ def test_custom_folder(tmp_path, monkeypatch):
         rows = list(csv.DictReader(f))
     assert sorted(r["path"] for r in rows) == sorted(p.name for p in (images / "new").glob("*.png"))
     assert len(rows) == 50 and all(r["predicted_class"] in classes for r in rows)
-    assert all(0.0 < float(r["probability"]) <= 1.0 for r in rows)
+    # the predicted class is the most probable of 10: its probability is at least 1/10
+    assert all(0.1 <= float(r["probability"]) <= 1.0 for r in rows)
     text, _ = outputs(book)
-    assert "new images classified correctly" in text
+    correct = int(re.search(r"(\d+) of 50 new images classified correctly", text).group(1))
+    print(f"custom folder notebook: {correct} of 50 new images classified correctly")
+    assert correct >= 15  # chance is 5; 25 measured on the fast settings
 
 
 @pytest.mark.slow

@@ -217,6 +217,7 @@ def test_vae_loss_is_the_negative_elbo_per_pixel():
 
 @pytest.mark.parametrize("size,patch,ratio", [(8, 2, 0.5), (28, 4, 0.75), (32, 8, 0.25)])
 def test_mask_hides_whole_patches_in_the_right_fraction(size, patch, ratio):
+    torch.manual_seed(0)
     mask = patch_mask(torch.Size((10, 3, size, size)), patch, ratio)
     assert mask.shape == (10, 1, size, size)
     patches = (size // patch) ** 2

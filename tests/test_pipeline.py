@@ -1,10 +1,11 @@
 import pickle
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import QUIET, read_json, run_cli
+from conftest import QUIET, ROOT, read_json, run_cli
 from ssl_ae import pipeline, probes
 from ssl_ae.checkpoints import load_checkpoint, load_classifier, load_encoder
 from ssl_ae.data import SemiSupervisedDataModule, Split, load_source
@@ -20,7 +21,9 @@ def test_run_writes_the_output_contract(tiny_run):
     assert {r["method"] for r in rows} == {"frozen encoder + linear head", "logistic regression on pixels"}
     for row in rows:
         assert isinstance(row["frozen_encoder"], bool) and row["labels_per_class"] == 10
-        assert row["seed"] == 0 and 0.0 <= row["accuracy"] <= 1.0
+        assert row["seed"] == 0
+    again = pipeline.evaluate(SemiSupervisedDataModule(), tiny_run / "finetune")
+    assert {r["method"]: r["accuracy"] for r in rows} == {r.method: r.accuracy for r in again}
     assert "| frozen encoder + linear head | yes | 10 | 0 |" in (tiny_run / "report" / "report.md").read_text()
     assert (tiny_run / "report" / "reconstructions.png").stat().st_size > 1000
     assert not list(tiny_run.glob("*.partial"))
@@ -84,24 +87,26 @@ def test_malicious_pickle_is_not_executed(tmp_path):
     assert not Payload.marker.exists()
 
 
-def test_run_refuses_a_non_empty_run_dir(tiny_run):
-    results = tiny_run / "report" / "results.json"
+def test_run_refuses_a_non_empty_run_dir(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"  # a copy: a broken refusal must not spoil the shared run
+    shutil.copytree(tiny_run, run_dir)
+    results = run_dir / "report" / "results.json"
     before = results.read_bytes()
     with pytest.raises(SystemExit, match="already holds results; pass --overwrite"):
-        run_cli("run", "--run-dir", tiny_run)
+        run_cli("run", "--run-dir", run_dir)
     assert results.read_bytes() == before
 
 
 def test_stages_run_on_their_own_from_shipped_configs(tmp_path):
     run_dir = tmp_path / "run"
-    run_cli("pretrain", "--config", "configs/digits/pretrain.yaml", "--run-dir", run_dir,
+    run_cli("pretrain", "--config", ROOT / "configs/digits/pretrain.yaml", "--run-dir", run_dir,
             "--trainer.max_epochs", 1, "--trainer.enable_progress_bar", "false")
-    run_cli("finetune", "--config", "configs/digits/finetune.yaml", "--pretrained", run_dir,
+    run_cli("finetune", "--config", ROOT / "configs/digits/finetune.yaml", "--pretrained", run_dir,
             "--run-dir", run_dir, "--trainer.max_epochs", 2, "--trainer.enable_progress_bar", "false")
     saved = (run_dir / "finetune" / "config.yaml").read_text()
     assert "max_epochs: 2" in saved and f"pretrained: {run_dir}" in saved
     with pytest.raises(SystemExit, match="finetune already holds results"):
-        run_cli("finetune", "--config", "configs/digits/finetune.yaml", "--pretrained", run_dir,
+        run_cli("finetune", "--config", ROOT / "configs/digits/finetune.yaml", "--pretrained", run_dir,
                 "--run-dir", run_dir)
 
 
@@ -114,10 +119,14 @@ def test_finetune_refuses_a_different_test_split(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_default_run_beats_pixel_baseline(tmp_path):
-    run_cli("run", "--run-dir", tmp_path / "run", *QUIET)
-    rows = {r["method"]: r["accuracy"] for r in read_json(tmp_path / "run" / "report" / "results.json")}
-    assert rows["frozen encoder + linear head"] >= rows["logistic regression on pixels"]
-    assert np.isfinite(list(rows.values())).all()
+    margins = []
+    for seed in (0, 1, 2):  # the README's results table: +0.034 on average
+        run_dir = tmp_path / f"seed{seed}"
+        run_cli("run", "--run-dir", run_dir, "--seed", seed, "--data.seed", seed, *QUIET)
+        rows = {r["method"]: r["accuracy"] for r in read_json(run_dir / "report" / "results.json")}
+        margins.append(rows["frozen encoder + linear head"] - rows["logistic regression on pixels"])
+    print(f"frozen + linear minus pixels, seeds 0-2: {margins}")
+    assert np.mean(margins) >= 0.015
 
 
 def test_finetune_validates_on_images_carved_from_the_labeled_budget(tiny_run, tmp_path):

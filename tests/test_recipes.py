@@ -5,6 +5,7 @@ import pytest
 import torch
 import yaml
 
+from conftest import ROOT
 from ssl_ae import recipes
 from ssl_ae.pipeline import AutoencoderSpec
 
@@ -56,7 +57,7 @@ def test_unknown_encoder_is_named():
         AutoencoderSpec(encoder="vit").build((3, 32, 32))
 
 
-@pytest.mark.parametrize("path", sorted(Path("configs/cifar10").glob("pretrain*.yaml")), ids=str)
+@pytest.mark.parametrize("path", sorted((ROOT / "configs/cifar10").glob("pretrain*.yaml")), ids=lambda p: p.name)
 def test_cifar10_pretrain_configs_build_their_autoencoder(path):
     model = yaml.safe_load(path.read_text())["model"]
     module = AutoencoderSpec(**model).build((3, 32, 32))

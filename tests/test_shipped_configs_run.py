@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import read_json, run_cli
+from conftest import ROOT, read_json, run_cli
 from ssl_ae.checkpoints import load_checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-VARIANTS = sorted(p for p in Path("configs").glob("*/pretrain_*.yaml")
+VARIANTS = sorted(p for p in (ROOT / "configs").glob("*/pretrain_*.yaml")
                   if p.parent.name in ("digits", "mnist"))
-SHIPPED = sorted(Path("configs").glob("*mnist/pretrain.yaml"))
+SHIPPED = sorted((ROOT / "configs").glob("*mnist/pretrain.yaml"))
+assert VARIANTS and SHIPPED, f"no configs under {ROOT / 'configs'}"
 QUICK = ["--trainer.max_epochs", 1, "--trainer.limit_train_batches", 2,
          "--trainer.enable_progress_bar", "false"]
 
@@ -34,7 +35,7 @@ def data_root(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", VARIANTS, ids=str)
+@pytest.mark.parametrize("config", VARIANTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_variant_config_runs_pretrain_then_finetune(config, tmp_path, data_root):
     data = ["--data.root", copy_raw("MNIST", data_root)] if config.parent.name == "mnist" else []
     run_cli("pretrain", "--config", config, "--run-dir", tmp_path, *data, *QUICK)
@@ -48,7 +49,7 @@ def test_variant_config_runs_pretrain_then_finetune(config, tmp_path, data_root)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", SHIPPED, ids=str)
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_config_runs_pretrain_then_evaluate(config, tmp_path, data_root):
     folder = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[config.parent.name]
     data = ["--data.root", copy_raw(folder, data_root)]
@@ -76,7 +77,7 @@ def test_cifar10_configs_run_pretrain_evaluate_finetune(tmp_path):
     if not root or not Path(root, "test").is_dir():
         pytest.skip("set SSL_AE_CIFAR10 to a folder holding CIFAR-10's train/ and test/ class folders")
     data = ["--data.labeled_dir", Path(root, "train"), "--data.test_dir", Path(root, "test")]
-    configs = Path("configs/cifar10")
+    configs = ROOT / "configs/cifar10"
     run_cli("pretrain", "--config", configs / "pretrain.yaml", "--run-dir", tmp_path, *data, *QUICK)
     assert load_checkpoint(tmp_path / "pretrain")["ssl_ae"]["objective"]["name"] == "siamese"
     run_cli("evaluate", "--config", configs / "evaluate.yaml", "--pretrained", tmp_path,
