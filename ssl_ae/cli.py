@@ -20,7 +20,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import generate, inference, pipeline, sweep
+from . import generate, inference, pipeline, selection, sweep
 from .data import SemiSupervisedDataModule
 from .rundir import new_run_dir, stage_folder
 
@@ -105,9 +105,18 @@ def build_parser() -> ArgumentParser:
     sample.add_argument("--pairs", type=int, default=4, help="pairs of test images to interpolate")
     sample.add_argument("--steps", type=int, default=10, help="images per interpolation")
 
+    choose = base_parser("select", "Choose which unlabeled images to label, from their frozen "
+                                   "codes alone; write them as a fill-in manifest, an id list "
+                                   "and a contact sheet into RUN_DIR/select.")
+    add_pretrained(choose)
+    choose.add_class_arguments(SemiSupervisedDataModule, "data")
+    choose.add_argument("--budget", type=int, required=True, help="how many images to label")
+    choose.add_argument("--method", type=str, default="kmeans",
+                        help="random, kmeans (default) or spectral (see ssl_ae.selection)")
+
     parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     commands = parser.add_subcommands(dest="command")
-    for sub in (run, pretrain, finetune, evaluate, predict, embed, reconstruct,
+    for sub in (run, pretrain, finetune, evaluate, choose, predict, embed, reconstruct,
                 sample):
         commands.add_subcommand(sub.prog.split()[-1], sub, help=sub.description)
     return parser
@@ -121,13 +130,15 @@ def at_least(value: int, least: int, option: str) -> None:
 def check_settings(command: str, init) -> None:
     """Refuse impossible numbers before anything is read or written."""
     at_least(init.seed, 0, "--seed")
-    for option, least in (("count", 1), ("num", 1), ("pairs", 1), ("steps", 2)):
+    for option, least in (("count", 1), ("num", 1), ("pairs", 1), ("steps", 2), ("budget", 1)):
         if option in init:
             at_least(init[option], least, f"--{option}")
     if command == "sample" and init.num < 1 and init.pairs < 1:
         raise ValueError("--num and --pairs are both 0: nothing to sample")
     if command == "evaluate":
         init.sweep.check()
+    if command == "select" and init.method not in selection.METHODS:
+        raise ValueError(f"--method {init.method!r}: choose one of {', '.join(selection.METHODS)}")
 
 
 def dispatch(command: str, init, run_dir: Path) -> None:
@@ -155,6 +166,9 @@ def dispatch(command: str, init, run_dir: Path) -> None:
                                   init.skip_bad_files)
             elif command == "embed":
                 inference.embed(init.pretrained, init.data, work)
+            elif command == "select":
+                inference.choose_to_label(init.pretrained, init.data, work, init.budget,
+                                          init.method, init.seed)
             else:
                 inference.reconstruct(init.pretrained, init.data, work, init.count, init.corrupt)
 

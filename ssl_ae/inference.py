@@ -1,4 +1,5 @@
-"""Using trained checkpoints: classify a folder, export codes, show reconstructions."""
+"""Using trained checkpoints: classify a folder, export codes, show reconstructions, choose
+which images to label."""
 from __future__ import annotations
 
 import csv
@@ -7,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import probes
+from . import probes, selection
 from .checkpoints import load_autoencoder, load_classifier
 from .data import SemiSupervisedDataModule
 from .data.folders import read_items, unlabeled_items
-from .report import image_grid, save_figure
+from .report import contact_sheet, image_grid, save_figure
 
 
 def read_folder(folder: str | Path, channels: int, size: int, skip_bad_files: bool = False):
@@ -77,3 +78,35 @@ def reconstruct(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir:
     grid = image_grid(torch.cat(rows), ncols=len(x))
     title = "rows: test images, " + ("their corruption, " if corrupt else "") + "reconstructions"
     return save_figure(grid, out_dir / "reconstructions.png", title)
+
+
+def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path,
+                    budget: int, method: str = "kmeans", seed: int = 0) -> Path:
+    """Choose ``budget`` of the non-test images to label from their frozen codes and write them
+    three ways into ``out_dir``. Where the source has images without labels (an
+    ``unlabeled_dir``), the choice is among those; labels are never read otherwise.
+
+    - ``to_label.csv``: a ``path,label`` manifest with the label column empty; filled in and
+      saved in the folder the paths are relative to (``data.unlabeled_dir``), it is a
+      ``data.manifest``;
+    - ``selected.txt``: their ids, one per line (a ``data.labeled_file`` where the source
+      already knows the labels, e.g. to measure the choice);
+    - ``contact_sheet.png``: the images with their ids, to label by looking.
+    """
+    data.setup()
+    encoder = load_autoencoder(pretrained, data.image_shape).encoder
+    pool = np.asarray(data.split.unlabeled)
+    without_label = pool[data.source.targets[pool] < 0]
+    pool = without_label if len(without_label) else pool
+    codes = probes.encode(encoder, data.source.images[torch.as_tensor(pool)]).numpy()
+    chosen = pool[selection.select(codes, budget, method, seed)]
+    ids = data.source.ids or [str(i) for i in range(len(data.source.images))]
+    names = [ids[i] for i in chosen]
+    with open(out_dir / "to_label.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"])
+        writer.writerows([name, ""] for name in names)
+    (out_dir / "selected.txt").write_text("\n".join(names) + "\n")
+    return contact_sheet(probes.images_to_float(data.source.images[chosen]), names,
+                         out_dir / "contact_sheet.png",
+                         f"{budget} images to label, chosen by {method} (seed {seed})")

@@ -355,7 +355,7 @@ def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]
     probs = probes.predict_proba(module, probes.images_to_float(images[split.test]))
     pixels = images.flatten(1).float().numpy() / 255
     pixel_probs = probes.logistic_regression(pixels[split.labeled], targets[split.labeled],
-                                             pixels[split.test])
+                                             pixels[split.test], len(data.source.classes))
     frozen = module.hparams.freeze_encoder
     method = f"{'frozen' if frozen else 'fine-tuned'} encoder + {module.head.spec['name']} head"
     k, seed = split.labels_per_class, split.seed

@@ -16,7 +16,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from .modules import ClassifierModule
 from .nets import create_head
@@ -36,29 +36,33 @@ def standardize(train: np.ndarray, *others: np.ndarray, stats_from: np.ndarray) 
     return [(a - mean) / std for a in (train, *others)]
 
 
-def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
+def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                        num_classes: Optional[int] = None) -> np.ndarray:
     model = LogisticRegression(max_iter=5000).fit(train_x, train_y)
-    return full_proba(model, test_x, train_y)
+    return full_proba(model, test_x, num_classes or int(train_y.max()) + 1)
 
 
-def knn(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, neighbours: int = 5) -> np.ndarray:
+def knn(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, neighbours: int = 5,
+        num_classes: Optional[int] = None) -> np.ndarray:
     """Cosine k-nearest neighbours (k capped by the labeled images available)."""
     model = KNeighborsClassifier(min(neighbours, len(train_y)), weights="distance", metric="cosine")
-    return full_proba(model.fit(train_x, train_y), test_x, train_y)
+    return full_proba(model.fit(train_x, train_y), test_x, num_classes or int(train_y.max()) + 1)
 
 
 def pca_logistic_regression(unlabeled_x: np.ndarray, train_x: np.ndarray, train_y: np.ndarray,
-                            test_x: np.ndarray, components: int = 32) -> np.ndarray:
+                            test_x: np.ndarray, components: int = 32,
+                            num_classes: Optional[int] = None) -> np.ndarray:
     """Logistic regression on PCA features fitted to the unlabeled images."""
     pca = PCA(min(components, *unlabeled_x.shape), random_state=0).fit(unlabeled_x)
     train, test = standardize(pca.transform(train_x), pca.transform(test_x),
                               stats_from=pca.transform(unlabeled_x))
-    return logistic_regression(train, train_y, test)
+    return logistic_regression(train, train_y, test, num_classes)
 
 
-def full_proba(model, test_x: np.ndarray, train_y: np.ndarray) -> np.ndarray:
-    """predict_proba with a column for every class, also classes absent from training."""
-    probs = np.zeros((len(test_x), int(train_y.max()) + 1))
+def full_proba(model, test_x: np.ndarray, num_classes: int) -> np.ndarray:
+    """predict_proba with a column for each of ``num_classes`` classes, also those absent from
+    training (a labeled set chosen without labels may miss a class)."""
+    probs = np.zeros((len(test_x), num_classes))
     probs[:, model.classes_] = model.predict_proba(test_x)
     return probs
 
@@ -75,17 +79,26 @@ def quiet_lightning() -> Iterator[None]:
         logger.setLevel(level)
 
 
+class TensorBatches(TensorDataset):
+    """In-memory tensors indexed a whole batch at a time (``data[list_of_indices]``), so a
+    loader fetches a batch with one indexing op instead of collating it item by item."""
+
+    def __getitem__(self, indices: list[int]):
+        return tuple(t[indices] for t in self.tensors)
+
+
 def train_classifier(module: ClassifierModule, train_x: torch.Tensor, train_y: torch.Tensor,
                      steps: int, batch_size: int = 128) -> ClassifierModule:
     """Fit ``module`` on in-memory inputs for a fixed number of steps (no model selection),
     drawn in one epoch to skip Lightning's per-epoch overhead."""
     batch_size = min(batch_size, len(train_x))
-    data = TensorDataset(train_x, train_y)
-    sampler = RandomSampler(data, replacement=True, num_samples=steps * batch_size)
+    data = TensorBatches(train_x, train_y)
+    draws = RandomSampler(data, replacement=True, num_samples=steps * batch_size)
+    batches = BatchSampler(draws, batch_size, drop_last=False)
     with quiet_lightning():
         pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
                    enable_progress_bar=False, enable_model_summary=False, devices=1,
-                   ).fit(module, DataLoader(data, batch_size=batch_size, sampler=sampler))
+                   ).fit(module, DataLoader(data, batch_size=None, sampler=batches))
     return module.eval()
 
 

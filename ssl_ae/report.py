@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Optional
 
 import matplotlib
 
@@ -15,16 +16,20 @@ import torch  # noqa: E402
 
 @dataclass
 class Row:
-    """One measured result: a method on one (labels per class, seed) split."""
+    """One measured result: a method on one split: ``labels_per_class`` images of each class
+    drawn with ``seed`` (``selection`` "stratified"), or ``budget`` images in all chosen by a
+    selection method (``labels_per_class`` None)."""
 
     method: str
     frozen_encoder: bool
-    labels_per_class: int
+    labels_per_class: Optional[int]
     seed: int
     accuracy: float
     balanced_accuracy: float
     macro_f1: float
     ece: float
+    selection: str = "stratified"
+    budget: Optional[int] = None
 
 
 def write_results(rows: list[Row], folder: Path) -> None:
@@ -100,8 +105,13 @@ def write_report(rows: list[Row], out_dir: Path, pretrained: Path, data, overwri
     print(markdown_table(rows))
 
 
+def stratified(summary: list[dict]) -> list[dict]:
+    return [s for s in summary if s["selection"] == "stratified"]
+
+
 def summary_table(summary: list[dict]) -> str:
     """Mean ± std over seeds, one row per method, one column per labels-per-class value."""
+    summary = stratified(summary)
     ks = sorted({s["labels_per_class"] for s in summary})
     methods = list(dict.fromkeys((s["method"], s["frozen_encoder"]) for s in summary))
     cell = {(s["method"], s["labels_per_class"]): s for s in summary}
@@ -114,8 +124,78 @@ def summary_table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def contact_sheet(images: torch.Tensor, names: list[str], path: Path, title: str,
+                  ncols: int = 10) -> Path:
+    """Images (N, C, H, W) in [0, 1], each captioned with its name, as one PNG."""
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows + 0.4),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, name in zip(axes.flat, images, names):
+        pixels = img.permute(1, 2, 0).numpy()
+        ax.imshow(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(name if len(name) <= 18 else "..." + name[-15:], fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def best_frozen(summary: list[dict]) -> dict[tuple[str, int], dict]:
+    """Per (selection, budget) the frozen-encoder method with the best mean accuracy."""
+    best: dict[tuple[str, int], dict] = {}
+    for s in summary:
+        key = (s["selection"], s["budget"])
+        if s["budget"] is not None and s["frozen_encoder"] and (
+                key not in best or s["accuracy"] > best[key]["accuracy"]):
+            best[key] = s
+    return best
+
+
+def selection_table(summary: list[dict]) -> str:
+    """Mean ± std over seeds for each selection method and labeling budget: every method's
+    row, then the best frozen-encoder row."""
+    picked = [s for s in summary if s["budget"] is not None]
+    budgets = sorted({s["budget"] for s in picked})
+    cell = {(s["method"], s["selection"], s["budget"]): s for s in picked}
+    best = best_frozen(summary)
+    lines = ["| method | images chosen by | " + " | ".join(f"{b} labels" for b in budgets) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in budgets) + " |"]
+    for method, selection in dict.fromkeys((s["method"], s["selection"]) for s in picked):
+        cells = [f"{cell[method, selection, b]['accuracy']:.3f} ± "
+                 f"{cell[method, selection, b]['accuracy_std']:.3f}"
+                 if (method, selection, b) in cell else "" for b in budgets]
+        lines.append(f"| {method} | {selection} | " + " | ".join(cells) + " |")
+    for selection in dict.fromkeys(s["selection"] for s in picked):
+        cells = [f"**{best[selection, b]['accuracy']:.3f}** ({best[selection, b]['method']})"
+                 if (selection, b) in best else "" for b in budgets]
+        lines.append(f"| best frozen-encoder row | {selection} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def selection_curve(summary: list[dict], path: Path) -> None:
+    """Best frozen-encoder accuracy against the labeling budget, one line per selection method."""
+    best = best_frozen(summary)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for selection in dict.fromkeys(k[0] for k in best):
+        points = sorted((b, s["accuracy"], s["accuracy_std"]) for (sel, b), s in best.items()
+                        if sel == selection)
+        budget, acc, std = zip(*points)
+        ax.errorbar(budget, acc, yerr=std, marker="o", capsize=3, label=selection,
+                    linestyle="--" if selection == "random" else "-")
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled images in all")
+    ax.set_ylabel("test accuracy, best frozen-encoder row")
+    ax.grid(alpha=0.3)
+    ax.legend(title="images chosen by")
+    fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)
+
+
 def label_curve(summary: list[dict], path: Path) -> None:
     """Test accuracy against labels per class, one line per method, std over seeds as bars."""
+    summary = stratified(summary)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in dict.fromkeys(s["method"] for s in summary):
         points = sorted((s["labels_per_class"], s["accuracy"], s["accuracy_std"])

@@ -57,6 +57,13 @@ class Eigenmap:
         walk = vectors[:, order] / graph.degree.double().sqrt().numpy()[:, None]  # S's to D^-1 W's
         return cls(graph, values[order].astype(np.float32), walk.astype(np.float32))
 
+    @property
+    def diffusion(self) -> np.ndarray:
+        """Diffusion coordinates (N, dims) after 4 steps of the walk: each eigenvector scaled by
+        its eigenvalue to the 4th power, so the smooth directions of the graph count most and
+        the noisy ones little."""
+        return self.vectors * self.values ** 4
+
     def transform(self, new_codes: torch.Tensor) -> np.ndarray:
         """Features (M, dims) of images outside the graph (see :func:`nystrom`)."""
         return nystrom(new_codes, self.graph.codes, torch.from_numpy(self.vectors),

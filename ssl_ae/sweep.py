@@ -25,6 +25,7 @@ from .pipeline import saved_split
 from .propagation import Graph
 from .report import Row
 from .rundir import check_writable, stage_folder
+from .selection import METHODS, select
 from .spectral import Eigenmap
 
 
@@ -46,6 +47,9 @@ class SweepSpec:
         propagation_alpha: how far labels spread along it (0: not at all, towards 1: further).
         spectral_dims: eigenvectors of that graph that the spectral features keep (default:
             one per class).
+        budgets: labeling budgets (images in all) at which the ``selection`` methods choose
+            which images to label, from the frozen codes alone; none: no selection rows.
+        selection: the methods of :mod:`ssl_ae.selection` compared at each budget.
     """
 
     labels_per_class: list[int] = field(default_factory=lambda: [1, 5, 10, 25, 100])
@@ -59,9 +63,17 @@ class SweepSpec:
     propagation_neighbours: int = 10
     propagation_alpha: float = 0.99
     spectral_dims: Optional[int] = None
+    budgets: list[int] = field(default_factory=list)
+    selection: list[str] = field(default_factory=lambda: list(METHODS))
 
     def check(self) -> None:
         """Raise on settings that leave nothing to sweep or train."""
+        unknown = sorted(set(self.selection) - set(METHODS))
+        if unknown:
+            raise ValueError(f"sweep.selection: unknown {', '.join(unknown)}; known: "
+                             f"{', '.join(METHODS)}")
+        if self.budgets and min(self.budgets) < 2:
+            raise ValueError(f"sweep.budgets must be at least 2 images, got {self.budgets}")
         if not self.labels_per_class or not self.seeds:
             raise ValueError("sweep.labels_per_class and sweep.seeds need at least one value each")
         small = {k: v for k, v in vars(self).items() if isinstance(v, int) and not isinstance(v, bool)
@@ -75,13 +87,15 @@ class SweepSpec:
 class Cache:
     """What every (k, seed) shares: images as floats in [0, 1], targets, frozen codes
     standardised by the unlabeled images' statistics, their neighbour graph, the spectral
-    features of every image (its eigenmap, standardised the same way), the test split."""
+    features of every image (its eigenmap, standardised the same way), the unlabeled images'
+    diffusion coordinates (for choosing images to label), the test split."""
 
     images: torch.Tensor
     targets: torch.Tensor
     codes: np.ndarray
     graph: Graph
     spectral: np.ndarray
+    diffusion: np.ndarray
     test: np.ndarray
     pool: np.ndarray
     classes: list[str]
@@ -117,6 +131,16 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
             if method == "frozen encoder + linear head" and k == ks[-1] and seed == spec.seeds[0]:
                 kept.update(probs=probs, targets=y_test.numpy(), labeled=split.labeled, k=k,
                             test=cache.test)
+    picks = [(b, seed, how) for b in spec.budgets for seed in spec.seeds for how in spec.selection]
+    for budget, seed, how in tqdm(picks, desc="images chosen to label", unit="split"):
+        chosen = cache.pool[select(cache.codes[cache.pool], budget, how, seed,
+                                   eigenmap=cache.diffusion)]
+        split = Split.make(cache.targets.numpy(), None, seed, test=cache.test, labeled=chosen,
+                           class_names=cache.classes)
+        kept["splits"][f"budget{budget}-{how}-seed{seed}"] = split
+        for method, frozen, probs in methods(cache, split, spec):
+            rows.append(Row(method, frozen, None, seed, **score(probs, cache.targets[cache.test]),
+                            selection=how, budget=budget))
     return rows, kept
 
 
@@ -137,8 +161,9 @@ def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
     spectral = np.empty((len(codes), eigenmap.vectors.shape[1]), np.float32)
     spectral[pool], spectral[test] = eigenmap.vectors, eigenmap.transform(torch.from_numpy(codes[test]))
     spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
-    return Cache(probes.images_to_float(images), targets, codes, graph, spectral, test, pool,
-                 data.source.classes, autoencoder.encoder.spec, path)
+    return Cache(probes.images_to_float(images), targets, codes, graph, spectral,
+                 eigenmap.diffusion, test, pool, data.source.classes, autoencoder.encoder.spec,
+                 path)
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):
@@ -155,15 +180,18 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
         num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + MLP head", True, probes.head_on_features(
         "mlp", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
-    yield "frozen encoder + logistic regression", True, probes.logistic_regression(train, y.numpy(), test_codes)
-    yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes, spec.knn_neighbours)
+    yield "frozen encoder + logistic regression", True, probes.logistic_regression(
+        train, y.numpy(), test_codes, num_classes)
+    yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes,
+                                                   spec.knn_neighbours, num_classes)
     spread = cache.graph.propagate(np.searchsorted(pool, lab), y, num_classes,
                                    spec.propagation_alpha)
     yield "frozen encoder + label propagation", True, cache.graph.extend(spread, z_test)
     images, pixels = cache.images, cache.images.flatten(1).numpy()
-    yield "logistic regression on pixels", False, probes.logistic_regression(pixels[lab], y.numpy(), pixels[test])
+    yield "logistic regression on pixels", False, probes.logistic_regression(
+        pixels[lab], y.numpy(), pixels[test], num_classes)
     yield "logistic regression on PCA", False, probes.pca_logistic_regression(
-        pixels[pool], pixels[lab], y.numpy(), pixels[test], spec.pca_components)
+        pixels[pool], pixels[lab], y.numpy(), pixels[test], spec.pca_components, num_classes)
     yield "same encoder from scratch", False, train_encoder(
         create_encoder(**cache.encoder_spec), images[lab], y, images[test], num_classes, spec.scratch_steps)
     if spec.full_finetune:
@@ -185,10 +213,12 @@ def summarize(rows: list[Row]) -> list[dict]:
     """Mean and std over seeds of every metric, per method and k."""
     groups: dict[tuple, list[Row]] = {}
     for r in rows:
-        groups.setdefault((r.method, r.frozen_encoder, r.labels_per_class), []).append(r)
+        key = (r.method, r.frozen_encoder, r.labels_per_class, r.selection, r.budget)
+        groups.setdefault(key, []).append(r)
     out = []
-    for (method, frozen, k), members in groups.items():
-        entry = {"method": method, "frozen_encoder": frozen, "labels_per_class": k, "seeds": len(members)}
+    for (method, frozen, k, selection, budget), members in groups.items():
+        entry = {"method": method, "frozen_encoder": frozen, "labels_per_class": k,
+                 "selection": selection, "budget": budget, "seeds": len(members)}
         for metric in ("accuracy", "balanced_accuracy", "macro_f1", "ece"):
             values = np.array([getattr(m, metric) for m in members])
             entry[metric], entry[f"{metric}_std"] = float(values.mean()), float(values.std())
@@ -225,6 +255,15 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
         codes = probes.encode(autoencoder.encoder, images).numpy()
         report.feature_map(codes, data.source.targets, np.asarray(kept["labeled"]),
                            work / "features.png")
+        chosen = ""
+        if any(r.budget is not None for r in rows):
+            report.selection_curve(summary, work / "selection_curve.png")
+            chosen = ("## Which images to label\n\nAt each budget (labeled images in all) "
+                      "the images are chosen from the frozen codes of the non-test images, "
+                      "without their labels (`random`: a uniform draw, which a user who cannot "
+                      "see the classes would make), then every method trains on them.\n\n"
+                      + report.selection_table(summary)
+                      + "\n\n![accuracy against budget](selection_curve.png)\n\n")
         vae_figures = ""
         if getattr(autoencoder.objective, "needs_code", None) == "gaussian":
             written = generate.write_samples(autoencoder, images[test], work)
@@ -239,5 +278,5 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
             "Balanced accuracy, macro F1 and expected calibration error per run are in "
             "`results.csv`; the labeled images of every run are in `splits/`.\n\n![accuracy against labels](label_curve.png)\n\n"
             "![confusion matrix](confusion.png)\n\n![frozen codes](features.png)\n\n"
-            "![reconstructions](reconstructions.png)\n\n" + vae_figures)
+            "![reconstructions](reconstructions.png)\n\n" + chosen + vae_figures)
     return summary

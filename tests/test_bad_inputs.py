@@ -241,6 +241,11 @@ COUNTS = [
     (["evaluate", "--sweep.head_steps", "0"], "sweep settings must be positive"),
     (["evaluate", "--sweep.seeds", "[-1]"], "sweep settings must be positive"),
     (["evaluate", "--sweep.spectral_dims", "5000"], "got 5000: use fewer dimensions"),
+    (["evaluate", "--sweep.budgets", "[1]"], "sweep.budgets must be at least 2"),
+    (["evaluate", "--sweep.selection", "[nosuch]"], "sweep.selection: unknown nosuch"),
+    (["select", "--budget", "0"], "--budget must be at least 1"),
+    (["select", "--budget", "5", "--method", "nosuch"], "--method 'nosuch': choose one of"),
+    (["select", "--budget", "5000"], "budget 5000: choose between 1 and the 1347"),
 ]
 
 

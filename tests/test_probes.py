@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from ssl_ae import probes
@@ -12,3 +13,13 @@ def test_head_on_features_learns_in_minibatches():
                                     batch_size=32)
     assert probs.shape == (100, 2) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
     assert (probs.argmax(1) == y[500:].numpy()).mean() > 0.9
+
+
+@pytest.mark.parametrize("probe", ["logistic_regression", "knn"])
+def test_a_class_missing_from_the_labeled_images_still_gets_its_column(probe):
+    rng = np.random.default_rng(0)
+    train_x, test_x = rng.normal(size=(12, 4)), rng.normal(size=(5, 4))
+    train_y = np.array([0, 1] * 6)  # class 2 of 3 was never chosen for labeling
+    probs = getattr(probes, probe)(train_x, train_y, test_x, num_classes=3)
+    assert probs.shape == (5, 3) and (probs[:, 2] == 0).all()
+    assert np.allclose(probs.sum(1), 1)

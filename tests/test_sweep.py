@@ -99,3 +99,20 @@ def test_no_test_image_is_in_the_label_propagation_graph(tiny_run):
     assert np.array_equal(cache.test, test) and not set(cache.pool) & set(test)
     assert len(cache.graph.codes) == len(cache.pool) == 1797 - len(test)
     assert torch.equal(cache.graph.codes, torch.from_numpy(cache.codes[cache.pool]))
+
+
+def test_selection_axis_trains_every_method_on_the_chosen_images(tiny_run, tmp_path):
+    run_cli("evaluate", "--pretrained", tiny_run, "--run-dir", tmp_path,
+            "--sweep.labels_per_class", "[1]", "--sweep.seeds", "[0]", "--sweep.budgets", "[12]",
+            "--sweep.head_steps", 20, "--sweep.scratch_steps", 5)
+    report = tmp_path / "report"
+    rows = [r for r in read_json(report / "results.json") if r["budget"] == 12]
+    assert {r["selection"] for r in rows} == {"random", "kmeans", "spectral"}
+    assert len(rows) == 3 * (len(METHODS) - 1) and all(r["labels_per_class"] is None for r in rows)
+    test = read_json(tiny_run / "pretrain" / "split.json")["test"]
+    for how in ("random", "kmeans", "spectral"):
+        split = read_json(report / "splits" / f"budget12-{how}-seed0.json")
+        assert len(split["labeled"]) == 12 and not set(split["labeled"]) & set(test)
+    text = (report / "report.md").read_text()
+    assert "## Which images to label" in text and "| best frozen-encoder row | kmeans |" in text
+    assert (report / "selection_curve.png").stat().st_size > 10_000
