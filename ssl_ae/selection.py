@@ -30,7 +30,8 @@ def kmeans_centres(x: torch.Tensor, k: int, seed: int, iterations: int = 30) -> 
     nearest = (x - centres).pow(2).sum(1)
     tries = 2 + int(np.log(k))
     for _ in range(1, k):  # greedy k-means++: of a few draws ~ d^2, the one that helps most
-        picks = torch.multinomial(nearest, tries, replacement=True, generator=generator)
+        weights = nearest if float(nearest.sum()) > 0 else torch.ones_like(nearest)  # all alike
+        picks = torch.multinomial(weights, tries, replacement=True, generator=generator)
         after = torch.minimum(nearest[None], torch.cdist(x[picks], x) ** 2)
         best = int(after.sum(1).argmin())
         centres = torch.cat([centres, x[picks[best]][None]])

@@ -37,6 +37,11 @@ def test_selection_is_seeded_distinct_and_of_the_budget(method):
     assert not np.array_equal(first, select(codes, 30, method, seed=4))
 
 
+def test_identical_codes_still_give_distinct_images():
+    picks = select(np.ones((8, 4), np.float32), 5, "kmeans", seed=0)
+    assert len(np.unique(picks)) == 5
+
+
 def test_selection_errors():
     codes, _ = blobs()
     with pytest.raises(ValueError, match="unknown selection method 'nosuch'"):
