@@ -176,38 +176,39 @@ def selection_table(summary: list[dict]) -> str:
 
 def selection_curve(summary: list[dict], path: Path) -> None:
     """Best frozen-encoder accuracy against the labeling budget, one line per selection method."""
-    best = best_frozen(summary)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for selection in dict.fromkeys(k[0] for k in best):
-        points = sorted((b, s["accuracy"], s["accuracy_std"]) for (sel, b), s in best.items()
-                        if sel == selection)
-        budget, acc, std = zip(*points)
-        ax.errorbar(budget, acc, yerr=std, marker="o", capsize=3, label=selection,
-                    linestyle="--" if selection == "random" else "-")
-    ax.set_xscale("log")
-    ax.set_xlabel("labeled images in all")
-    ax.set_ylabel("test accuracy, best frozen-encoder row")
-    ax.grid(alpha=0.3)
-    ax.legend(title="images chosen by")
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
+    lines: dict[str, list[tuple]] = {}
+    for (selection, budget), s in best_frozen(summary).items():
+        lines.setdefault(selection, []).append((budget, s["accuracy"], s["accuracy_std"]))
+    accuracy_curves(lines, path, "labeled images in all", "test accuracy, best frozen-encoder row",
+                    dashed=lambda selection: selection == "random", figsize=(6, 4),
+                    legend={"title": "images chosen by"})
 
 
 def label_curve(summary: list[dict], path: Path) -> None:
     """Test accuracy against labels per class, one line per method, std over seeds as bars."""
-    summary = stratified(summary)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in dict.fromkeys(s["method"] for s in summary):
-        points = sorted((s["labels_per_class"], s["accuracy"], s["accuracy_std"])
-                        for s in summary if s["method"] == method)
-        k, acc, std = zip(*points)
-        ax.errorbar(k, acc, yerr=std, marker="o", capsize=3, label=method,
-                    linestyle="-" if "frozen" in method else "--")
+    lines: dict[str, list[tuple]] = {}
+    for s in stratified(summary):
+        lines.setdefault(s["method"], []).append((s["labels_per_class"], s["accuracy"],
+                                                  s["accuracy_std"]))
+    accuracy_curves(lines, path, "labeled images per class", "test accuracy",
+                    dashed=lambda method: "frozen" not in method, figsize=(7, 4.5),
+                    legend={"fontsize": 8})
+
+
+def accuracy_curves(lines: dict[str, list[tuple]], path: Path, xlabel: str, ylabel: str,
+                    dashed, figsize: tuple[float, float], legend: dict) -> None:
+    """One line per name of (x, mean accuracy, std) points, std as bars, x on a log scale;
+    ``dashed(name)`` marks the baselines."""
+    fig, ax = plt.subplots(figsize=figsize)
+    for name, points in lines.items():
+        x, acc, std = zip(*sorted(points))
+        ax.errorbar(x, acc, yerr=std, marker="o", capsize=3, label=name,
+                    linestyle="--" if dashed(name) else "-")
     ax.set_xscale("log")
-    ax.set_xlabel("labeled images per class")
-    ax.set_ylabel("test accuracy")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(**legend)
     fig.savefig(path, bbox_inches="tight", dpi=120)
     plt.close(fig)
 

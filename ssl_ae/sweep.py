@@ -132,14 +132,14 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
                 kept.update(probs=probs, targets=y_test.numpy(), labeled=split.labeled, k=k,
                             test=cache.test)
     picks = [(b, seed, how) for b in spec.budgets for seed in spec.seeds for how in spec.selection]
+    pool_codes, y_test = cache.codes[cache.pool], cache.targets[cache.test]
     for budget, seed, how in tqdm(picks, desc="images chosen to label", unit="split"):
-        chosen = cache.pool[select(cache.codes[cache.pool], budget, how, seed,
-                                   eigenmap=cache.diffusion)]
+        chosen = cache.pool[select(pool_codes, budget, how, seed, eigenmap=cache.diffusion)]
         split = Split.make(cache.targets.numpy(), None, seed, test=cache.test, labeled=chosen,
                            class_names=cache.classes)
         kept["splits"][f"budget{budget}-{how}-seed{seed}"] = split
         for method, frozen, probs in methods(cache, split, spec):
-            rows.append(Row(method, frozen, None, seed, **score(probs, cache.targets[cache.test]),
+            rows.append(Row(method, frozen, None, seed, **score(probs, y_test),
                             selection=how, budget=budget))
     return rows, kept
 
