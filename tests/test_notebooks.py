@@ -115,7 +115,7 @@ def test_custom_folder(tmp_path, monkeypatch):
     text, _ = outputs(book)
     correct = int(re.search(r"(\d+) of 50 new images classified correctly", text).group(1))
     print(f"custom folder notebook: {correct} of 50 new images classified correctly")
-    assert correct >= 15  # chance is 5; 25 measured on the fast settings
+    assert correct >= 25  # chance is 5; 36-42 measured on the fast settings with seeds 0-4
 
 
 @pytest.mark.slow
