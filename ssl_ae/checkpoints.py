@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .modules import AutoencoderModule, ClassifierModule
@@ -11,6 +10,7 @@ from .modules.autoencoder import CHECKPOINT_KEY
 from .nets import create_decoder, create_encoder, create_head
 from .objectives import create_objective
 from .rundir import STAGE_CHECKPOINT
+from .safe_load import read_weights_only
 
 
 def resolve_checkpoint(path: str | Path, stage: str = "pretrain") -> Path:
@@ -36,19 +36,6 @@ def load_checkpoint(path: str | Path, kind: str = "autoencoder") -> dict:
                          f"checkpoint written by `ssl-ae {'pretrain' if kind == 'autoencoder' else 'finetune'}`")
     checkpoint["path"] = path
     return checkpoint
-
-
-def read_weights_only(path: Path, advice: str) -> dict:
-    """``torch.load`` of ``path`` that never runs code stored in it; errors say why, and ``advice``."""
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is an empty file (a write that failed, e.g. on a full disk); "
-                         f"{advice}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        reason = (str(err).strip().splitlines() or [""])[0]
-        raise ValueError(f"{path} is not a readable weights-only checkpoint ({type(err).__name__}"
-                         f"{': ' + reason if reason else ''}); {advice}") from err
 
 
 def load_encoder(path: str | Path, image_shape: tuple[int, int, int] | None = None) -> nn.Module:
@@ -99,7 +86,10 @@ def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) 
             raise ValueError(f"{checkpoint['path']}: encoder expects images of shape {expected} "
                              f"(channels, height, width) but the data has {tuple(image_shape)}")
     try:
-        return create_encoder(**spec)
+        # a backbone's weights are in the checkpoint: build it empty, keep where they came from
+        encoder = create_encoder(**{**spec, "weights": None} if "weights" in spec else spec)
+        encoder.spec = spec
+        return encoder
     except TypeError as err:
         raise ValueError(f"{checkpoint['path']}: its recorded encoder {spec['name']!r} cannot be "
                          f"rebuilt ({err}); was it written by another version of ssl_ae?") from err

@@ -19,9 +19,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import probes, recipes
+from . import probes, recipes, transfer
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
-from .checkpoints import load_classifier, load_encoder, read_weights_only
+from .checkpoints import load_checkpoint, load_classifier, load_encoder, read_weights_only
 from .data import SemiSupervisedDataModule, Split
 from .metrics import score
 from .modules import AutoencoderModule, ClassifierModule
@@ -54,6 +54,12 @@ class AutoencoderSpec:
             objective needs (``gaussian`` for ``vae``, ``sigmoid`` for ``sparse``), else linear.
         lr: peak learning rate.
         weight_decay: AdamW weight decay.
+        init_from: an earlier pretrain run (run folder, stage folder or checkpoint) whose
+            encoder this one starts from: its architecture and weights (and the decoder's and
+            projector's where the same ones are built); leave the encoder fields unset.
+        encoder_lr: the encoder's peak learning rate when it differs from ``lr``, e.g. lower to
+            adapt a transferred encoder gently; 0 keeps the encoder fixed (weights and
+            BatchNorm statistics) and trains the rest.
     """
 
     encoder: Optional[str] = None
@@ -65,6 +71,8 @@ class AutoencoderSpec:
     code: Optional[str] = None
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    init_from: Optional[str] = None
+    encoder_lr: Optional[float] = None
 
     def resolved(self, image_shape: tuple[int, int, int]) -> "AutoencoderSpec":
         """A copy with every unset field filled in for images of ``image_shape``."""
@@ -72,22 +80,37 @@ class AutoencoderSpec:
             raise ValueError(f"model.code_dim must be at least 1, got {self.code_dim}")
         if self.lr <= 0:
             raise ValueError(f"model.lr must be positive, got {self.lr}")
+        if self.encoder_lr is not None and self.encoder_lr < 0:
+            raise ValueError(f"model.encoder_lr must be 0 (a fixed encoder) or positive, got "
+                             f"{self.encoder_lr}")
+        spec = self.inherited(image_shape) if self.init_from is not None else self
         default = recipes.recipe(image_shape)
-        own_encoder = self.encoder is not None and self.encoder != default["encoder"]
-        own_objective = self.objective is not None and self.objective != default["objective"]
+        own_encoder = spec.encoder is not None and spec.encoder != default["encoder"]
+        own_objective = spec.objective is not None and spec.objective != default["objective"]
 
         def pick(value: Any, key: str, own: bool = False) -> Any:
             return value if value is not None else ({} if own else default[key])
 
         # the recipe's decoder fits the recipe's encoder only
-        recipe_encoder = not own_encoder and self.encoder_kwargs is None
+        recipe_encoder = not own_encoder and spec.encoder_kwargs is None
         return replace(
-            self, encoder=pick(self.encoder, "encoder"), code_dim=pick(self.code_dim, "code_dim"),
-            encoder_kwargs=pick(self.encoder_kwargs, "encoder_kwargs", own_encoder),
-            decoder_kwargs=pick(self.decoder_kwargs, "decoder_kwargs") if recipe_encoder
-            else self.decoder_kwargs,
-            objective=pick(self.objective, "objective"),
-            objective_kwargs=pick(self.objective_kwargs, "objective_kwargs", own_objective))
+            spec, encoder=pick(spec.encoder, "encoder"), code_dim=pick(spec.code_dim, "code_dim"),
+            encoder_kwargs=pick(spec.encoder_kwargs, "encoder_kwargs", own_encoder),
+            decoder_kwargs=pick(spec.decoder_kwargs, "decoder_kwargs") if recipe_encoder
+            else spec.decoder_kwargs,
+            objective=pick(spec.objective, "objective"),
+            objective_kwargs=pick(spec.objective_kwargs, "objective_kwargs", own_objective))
+
+    def inherited(self, image_shape: tuple[int, int, int]) -> "AutoencoderSpec":
+        """A copy whose encoder fields are the earlier run's."""
+        fields = transfer.encoder_fields(load_checkpoint(self.init_from), image_shape)
+        clash = [name for name in fields if name != "decoder_kwargs"
+                 and getattr(self, name) is not None and getattr(self, name) != fields[name]]
+        if clash:
+            raise ValueError(f"model.init_from fixes the encoder, so leave model.{clash[0]} "
+                             f"unset (the earlier run has {fields[clash[0]]!r})")
+        decoder = self.decoder_kwargs if self.decoder_kwargs is not None else fields["decoder_kwargs"]
+        return replace(self, **{**fields, "decoder_kwargs": decoder})
 
     def build(self, image_shape: tuple[int, int, int]) -> AutoencoderModule:
         spec = self.resolved(image_shape)
@@ -102,8 +125,11 @@ class AutoencoderSpec:
         decoder = create_decoder(spec.encoder, out_channels=channels, image_size=size,
                                  code_dim=spec.code_dim,
                                  **(mirrored if spec.decoder_kwargs is None else spec.decoder_kwargs))
-        return AutoencoderModule(encoder, decoder, objective, lr=spec.lr,
-                                 weight_decay=spec.weight_decay)
+        module = AutoencoderModule(encoder, decoder, objective, lr=spec.lr,
+                                   weight_decay=spec.weight_decay, encoder_lr=spec.encoder_lr)
+        if self.init_from is not None:
+            transfer.start_from(module, load_checkpoint(self.init_from))
+        return module
 
 
 @dataclass

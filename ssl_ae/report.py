@@ -205,6 +205,9 @@ def accuracy_curves(lines: dict[str, list[tuple]], path: Path, xlabel: str, ylab
         ax.errorbar(x, acc, yerr=std, marker="o", capsize=3, label=name,
                     linestyle="--" if dashed(name) else "-")
     ax.set_xscale("log")
+    ticks = sorted({x for points in lines.values() for x, _, _ in points})
+    ax.set_xticks(ticks, [str(x) for x in ticks])
+    ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

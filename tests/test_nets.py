@@ -71,7 +71,7 @@ def test_registry_remembers_spec_and_names_known_choices():
     enc = create_encoder("conv", in_channels=1, image_size=8, code_dim=5, widths=(8, 16))
     assert enc.spec == {"name": "conv", "in_channels": 1, "image_size": 8, "code_dim": 5,
                         "widths": (8, 16)}
-    with pytest.raises(ValueError, match="unknown encoder 'vit'; known: conv, mlp, resnet"):
+    with pytest.raises(ValueError, match="unknown encoder 'vit'; known: backbone, conv, mlp, resnet"):
         create_encoder("vit")
     with pytest.raises(ValueError, match="unknown code 'tanh'; known: linear, sigmoid, gaussian"):
         create_encoder("conv", code="tanh")

@@ -53,7 +53,7 @@ def test_colour_recipe_fits_sides_that_eight_does_not_divide(size, stages):
 
 
 def test_unknown_encoder_is_named():
-    with pytest.raises(ValueError, match="unknown encoder 'vit'; known: conv, mlp, resnet"):
+    with pytest.raises(ValueError, match="unknown encoder 'vit'; known: backbone, conv, mlp, resnet"):
         AutoencoderSpec(encoder="vit").build((3, 32, 32))
 
 

@@ -1,4 +1,5 @@
 """Plain torch networks: encoders, decoders and classifier heads, each in a registry by name."""
+from . import backbones  # registers the backbone encoder
 from .decoders import create_decoder, list_decoders
 from .encoders import count_parameters, create_encoder, list_encoders
 from .heads import create_head

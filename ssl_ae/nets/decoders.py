@@ -125,3 +125,16 @@ class ResNetDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.from_code(z).view(-1, self.WIDTHS[0], self.side, self.side)
         return self.stages(torch.relu(h))
+
+
+@decoders.register("backbone")
+def backbone_decoder(out_channels: int = 3, image_size: int = 32, code_dim: int = 128,
+                     widths: tuple[int, ...] = (128, 64, 32)) -> ConvDecoder:
+    """The decoder of a :class:`~ssl_ae.nets.backbones.BackboneEncoder`: a conv decoder from
+    the code to the data's images, using the last of ``widths`` that 2 ** stages divides the
+    image side by."""
+    stages = next((s for s in range(len(widths), 0, -1) if image_size % 2 ** s == 0), 0)
+    if stages == 0:
+        raise ValueError(f"backbone decoder: image_size {image_size} is odd; resize the images "
+                         "to an even side")
+    return ConvDecoder(out_channels, image_size, code_dim, tuple(widths[-stages:]))

@@ -1,0 +1,185 @@
+"""Encoders built on a classification backbone from timm or torchvision, by name, with its
+weights from the library's hub, from a local file, or none (random).
+
+The backbone's classifier is removed; its pooled features go through a code layer. Images are
+resized to the backbone's input size and normalised with its mean and std inside the encoder,
+so the data pipeline stays the package's own ([0, 1] pixels at the data's size).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..safe_load import read_weights_only
+from .code import CodeLayer, Encoder
+from .encoders import encoders
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+LIBRARIES = ("timm", "torchvision")
+HUB = "hub"
+
+
+def split_name(model: str) -> tuple[str, str]:
+    """``"timm:resnet18"`` -> ``("timm", "resnet18")``; a clear error for anything else."""
+    library, _, name = model.partition(":")
+    if library not in LIBRARIES or not name:
+        raise ValueError(f"backbone model {model!r} must read LIBRARY:NAME with LIBRARY one of "
+                         f"{', '.join(LIBRARIES)}, e.g. timm:resnet18 or torchvision:resnet18")
+    return library, name
+
+
+@encoders.register("backbone")
+class BackboneEncoder(Encoder):
+    """A timm or torchvision classification network without its classifier, then a code layer.
+
+    Args:
+        in_channels: image channels; grey images are repeated to the backbone's 3 channels.
+        image_size: height = width of the data's images.
+        code_dim: size of the code.
+        model: ``timm:NAME`` or ``torchvision:NAME`` (e.g. ``timm:resnet18``).
+        weights: ``hub`` (the library's pretrained weights, downloaded once into its cache),
+            a file (a ``state_dict`` saved by ``torch.save``, a ``.safetensors`` file, or a
+            checkpoint holding one under ``state_dict`` or ``model``), or None (random).
+        input_size: side the images are resized to before the backbone; None: the backbone's
+            own input size (e.g. 224), the data's size if the library records none.
+        code: kind of code layer: ``linear``, ``sigmoid`` or ``gaussian``.
+    """
+
+    def __init__(self, in_channels: int = 3, image_size: int = 32, code_dim: int = 128,
+                 model: str = "torchvision:resnet18", weights: Optional[str] = None,
+                 input_size: Optional[int] = None, code: str = "linear"):
+        super().__init__()
+        library, name = split_name(model)
+        build = build_timm if library == "timm" else build_torchvision
+        self.body, (mean, std), native_size = build(name, weights)
+        self.in_channels = in_channels
+        self.input_size = input_size or native_size or image_size
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        with torch.no_grad():
+            features = self.body.eval()(torch.zeros(1, 3, self.input_size, self.input_size))
+        self.body.train()
+        self.head = CodeLayer(features.shape[1], code_dim, code)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] pixels at the data's size -> the backbone's input."""
+        if self.in_channels == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                              align_corners=False, antialias=x.shape[-1] > self.input_size)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.prepare(x)))
+
+    def distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head.distribution(self.body(self.prepare(x)))
+
+
+def build_timm(name: str, weights: Optional[str]) -> tuple[nn.Module, tuple, Optional[int]]:
+    """timm's ``NAME`` with pooled features and no classifier, its normalisation and input side."""
+    try:
+        import timm
+    except ImportError as err:
+        raise ImportError("timm backbones need the timm package: pip install timm "
+                          "(or pip install 'ssl_ae[timm]')") from err
+    if name not in timm.list_models():
+        raise ValueError(f"timm has no model {name!r}; see timm.list_models(), e.g. resnet18")
+    options = {"num_classes": 0, "pretrained": weights is not None}
+    if weights not in (None, HUB):
+        options["pretrained_cfg_overlay"] = {"file": str(existing_file(weights))}
+    try:
+        net = timm.create_model(name, **options)
+    except Exception as err:
+        if weights == HUB:
+            config = timm.get_pretrained_cfg(name)
+            where = f"the Hugging Face model {config.hf_hub_id}" if config and config.hf_hub_id \
+                else f"the weights of {name}"
+            raise offline_error(f"timm:{name}", err, f"{where} (timm.create_model({name!r}, "
+                                "pretrained=True) fills its cache)") from err
+        raise ValueError(f"{weights} does not hold weights of timm {name!r}: "
+                         f"{first_lines(err, 2)}; was it saved from another model?") from err
+    config = net.pretrained_cfg
+    size = config.get("input_size")
+    return net, (config.get("mean", IMAGENET[0]), config.get("std", IMAGENET[1])), \
+        size[-1] if size else None
+
+
+def build_torchvision(name: str, weights: Optional[str]) -> tuple[nn.Module, tuple, Optional[int]]:
+    """torchvision's ``NAME`` with its last linear layer (the classifier) replaced by identity."""
+    from torchvision import models
+
+    if name not in models.list_models(module=models):
+        raise ValueError(f"torchvision has no classification model {name!r}; see "
+                         "torchvision.models.list_models(), e.g. resnet18")
+    net = models.get_model(name, weights=None)
+    classifier = [path for path, m in net.named_modules() if isinstance(m, nn.Linear)][-1]
+    if weights is not None:
+        state = hub_state_dict(name) if weights == HUB else read_state_dict(existing_file(weights))
+        load_backbone(net, state, classifier, weights)
+    net.set_submodule(classifier, nn.Identity())
+    return net, IMAGENET, 224
+
+
+def hub_state_dict(name: str) -> dict:
+    """torchvision's default pretrained weights of ``name``, from its cache or downloaded."""
+    from torchvision import models
+
+    chosen = models.get_model_weights(name).DEFAULT
+    try:
+        return chosen.get_state_dict(progress=True, check_hash=True)
+    except Exception as err:
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(chosen.url).name
+        raise offline_error(f"torchvision:{name}", err, f"{chosen.url} and place it at {cache}") \
+            from err
+
+
+def first_lines(err: Exception, count: int = 1) -> str:
+    return " ".join(line.strip() for line in str(err).strip().splitlines()[:count])
+
+
+def offline_error(model: str, err: Exception, what: str) -> OSError:
+    return OSError(f"could not get the pretrained weights of {model} ({type(err).__name__}: "
+                   f"{first_lines(err)}); on a machine that has internet, download {what}, or "
+                   f"pass a weights file instead of {HUB}: "
+                   f"--model.encoder_kwargs '{{model: {model}, weights: PATH}}'")
+
+
+def existing_file(path: str) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"backbone weights {path} not found: pass a file holding a "
+                                f"state_dict, or weights: {HUB} to download the library's own")
+    return file
+
+
+def read_state_dict(file: Path) -> dict:
+    """A state_dict from ``file`` without running code stored in it."""
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(file)
+    state = read_weights_only(file, "save the backbone's weights with "
+                                    "torch.save(model.state_dict(), PATH)")
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_backbone(net: nn.Module, state: dict, classifier: str, source: str) -> None:
+    """Load every backbone weight from ``state``; the classifier's may be missing or differ."""
+    own = {k: v for k, v in net.state_dict().items() if not k.startswith(classifier + ".")}
+    missing = sorted(set(own) - set(state))
+    wrong = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
+    if missing or wrong:
+        example = (missing or wrong)[0]
+        raise ValueError(f"{source} does not fit this backbone: {len(missing)} weights missing, "
+                         f"{len(wrong)} of another shape (e.g. {example}); was it saved from "
+                         "another model?")
+    net.load_state_dict({k: state[k] for k in own}, strict=False)

@@ -1,0 +1,19 @@
+"""Reading torch files without running code stored in them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def read_weights_only(path: Path, advice: str) -> dict:
+    """``torch.load`` of ``path`` that never runs code stored in it; errors say why, and ``advice``."""
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is an empty file (a write that failed, e.g. on a full disk); "
+                         f"{advice}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path} is not a readable weights-only checkpoint ({type(err).__name__}"
+                         f"{': ' + reason if reason else ''}); {advice}") from err

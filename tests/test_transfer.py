@@ -1,0 +1,162 @@
+"""Starting from an encoder trained elsewhere: an earlier run (``model.init_from``), or a timm or
+torchvision backbone whose weights the tests write themselves (no internet needed)."""
+import urllib.error
+
+import pytest
+import torch
+import yaml
+from conftest import run_cli
+
+from ssl_ae.checkpoints import load_autoencoder, load_encoder
+from ssl_ae.nets import create_encoder
+from ssl_ae.pipeline import AutoencoderSpec
+
+QUIET = ["--trainer.enable_progress_bar", "false"]
+DIGITS = (1, 8, 8)
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_init_from_takes_the_earlier_encoder_and_its_weights(tiny_run):
+    earlier = load_autoencoder(tiny_run, DIGITS)
+    spec = AutoencoderSpec(init_from=str(tiny_run))
+    resolved = spec.resolved(DIGITS)
+    assert (resolved.encoder, resolved.code_dim, resolved.encoder_kwargs["widths"]) == \
+        ("conv", 32, [32, 64])
+    module = spec.build(DIGITS)
+    assert same_weights(module.encoder, earlier.encoder)
+    assert same_weights(module.decoder, earlier.decoder)  # the same decoder is built: it starts there too
+
+
+def test_init_from_with_a_fixed_encoder_trains_only_the_decoder(tiny_run, tmp_path):
+    run_cli("pretrain", "--model.init_from", tiny_run, "--model.encoder_lr", 0,
+            "--trainer.max_epochs", 1, *QUIET, "--run-dir", tmp_path / "adapted")
+    before, after = load_autoencoder(tiny_run, DIGITS), load_autoencoder(tmp_path / "adapted", DIGITS)
+    assert same_weights(after.encoder, before.encoder)  # BatchNorm statistics included
+    assert not same_weights(after.decoder, before.decoder)
+    config = yaml.safe_load((tmp_path / "adapted" / "pretrain" / "config.yaml").read_text())
+    assert config["model"]["init_from"] == str(tiny_run) and config["model"]["encoder_lr"] == 0
+
+
+def test_init_from_at_a_lower_encoder_lr_moves_the_encoder_less(tiny_run, tmp_path):
+    moved = {}
+    for name, encoder_lr in (("gentle", 1e-5), ("full", None)):
+        extra = [] if encoder_lr is None else ["--model.encoder_lr", encoder_lr]
+        run_cli("pretrain", "--model.init_from", tiny_run, *extra, "--trainer.max_epochs", 1,
+                *QUIET, "--run-dir", tmp_path / name)
+        before, after = load_encoder(tiny_run), load_encoder(tmp_path / name)
+        moved[name] = sum((after.state_dict()[k].float() - v.float()).abs().sum().item()
+                          for k, v in before.state_dict().items() if "weight" in k)
+    assert 0 < moved["gentle"] < moved["full"] / 10
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"code_dim": 64}, "leave model.code_dim unset"),
+    ({"encoder": "mlp"}, "leave model.encoder unset"),
+    ({"encoder_lr": -1.0}, "model.encoder_lr must be 0"),
+])
+def test_init_from_refuses_settings_that_contradict_it(tiny_run, option, message):
+    with pytest.raises(ValueError, match=message):
+        AutoencoderSpec(init_from=str(tiny_run), **option).build(DIGITS)
+
+
+def test_init_from_on_images_of_another_shape_names_both(tiny_run):
+    with pytest.raises(ValueError, match=r"takes images of shape \(1, 8, 8\).*data has \(3, 8, 8\)"):
+        AutoencoderSpec(init_from=str(tiny_run)).build((3, 8, 8))
+
+
+def test_init_from_a_folder_without_a_run_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no pretrain checkpoint"):
+        AutoencoderSpec(init_from=str(tmp_path)).build(DIGITS)
+
+
+def backbone(model: str, weights=None, in_channels: int = 3) -> torch.nn.Module:
+    return create_encoder("backbone", in_channels=in_channels, image_size=16, code_dim=8,
+                          model=model, weights=None if weights is None else str(weights),
+                          input_size=32).eval()
+
+
+def test_timm_backbone_loads_a_state_dict_file_by_name(tmp_path):
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    reference = timm.create_model("test_resnet", num_classes=0).eval()
+    torch.save(reference.state_dict(), tmp_path / "test_resnet.pth")
+    encoder = backbone("timm:test_resnet", tmp_path / "test_resnet.pth")
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(encoder.body(encoder.prepare(x)), reference(encoder.prepare(x)))
+    random = backbone("timm:test_resnet")
+    assert not same_weights(random.body, reference)
+
+
+def test_torchvision_backbone_loads_a_wrapped_checkpoint_and_repeats_grey_images(tmp_path):
+    from torchvision.models import mobilenet_v3_small
+
+    torch.manual_seed(0)
+    reference = mobilenet_v3_small().eval()
+    saved = {f"module.{k}": v for k, v in reference.state_dict().items()}  # as DDP saves it
+    torch.save({"state_dict": saved, "epoch": 3}, tmp_path / "mobilenet.ckpt")
+    encoder = backbone("torchvision:mobilenet_v3_small", tmp_path / "mobilenet.ckpt", in_channels=1)
+    reference.classifier[-1] = torch.nn.Identity()
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        prepared = encoder.prepare(x)
+        assert prepared.shape == (2, 3, 32, 32)
+        assert torch.equal(encoder.body(prepared), reference(prepared))
+        assert encoder(x).shape == (2, 8)
+
+
+def test_backbone_weights_of_another_model_are_refused(tmp_path):
+    from torchvision.models import mobilenet_v3_small
+
+    torch.save(mobilenet_v3_small().state_dict(), tmp_path / "mobilenet.pth")
+    with pytest.raises(ValueError, match=r"mobilenet.pth does not fit this backbone: \d+ weights missing"):
+        backbone("torchvision:resnet18", tmp_path / "mobilenet.pth")
+    with pytest.raises(FileNotFoundError, match="backbone weights .*nothere.pth not found"):
+        backbone("torchvision:resnet18", tmp_path / "nothere.pth")
+
+
+@pytest.mark.parametrize("model, message", [
+    ("resnet18", "must read LIBRARY:NAME"),
+    ("torchvision:nosuchnet", "torchvision has no classification model 'nosuchnet'"),
+    ("timm:nosuchnet", "timm has no model 'nosuchnet'"),
+])
+def test_unknown_backbones_are_named(model, message):
+    if model.startswith("timm:"):
+        pytest.importorskip("timm")
+    with pytest.raises(ValueError, match=message):
+        backbone(model)
+
+
+def test_hub_weights_offline_name_the_file_to_place(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(OSError, match=r"download https://download.pytorch.org/models/resnet18-\w+"
+                                      r"\.pth and place it at .*checkpoints.*weights: PATH"):
+        backbone("torchvision:resnet18", "hub")
+
+
+def test_backbone_run_rebuilds_without_its_weights_file(tmp_path):
+    """The checkpoint holds the backbone's weights: finetuning needs no weights file, and the
+    rebuilt encoder gives the pretrained codes."""
+    timm = pytest.importorskip("timm")
+    weights = tmp_path / "test_resnet.pth"
+    torch.save(timm.create_model("test_resnet", num_classes=0).state_dict(), weights)
+    run = tmp_path / "run"
+    run_cli("pretrain", "--model.encoder", "backbone", "--model.encoder_kwargs",
+            f"{{model: timm:test_resnet, weights: {weights}, input_size: 16}}",
+            "--trainer.max_epochs", 1, *QUIET, "--run-dir", run)
+    module = load_autoencoder(run, DIGITS)
+    weights.unlink()
+    encoder = load_encoder(run, DIGITS).eval()
+    assert encoder.spec["weights"] == str(weights)  # where the weights came from, recorded
+    x = torch.rand(4, *DIGITS)
+    with torch.no_grad():
+        assert torch.allclose(encoder(x), module.encoder.eval()(x), atol=1e-5)  # channels-last there
+    run_cli("finetune", "--pretrained", run, "--trainer.max_epochs", 1, *QUIET, "--run-dir", run)
+    assert (run / "finetune" / "checkpoints" / "last.ckpt").is_file()
