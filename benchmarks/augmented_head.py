@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ssl_ae import probes
+from ssl_ae.evaluation import probes
 from ssl_ae.checkpoints import load_autoencoder
 from ssl_ae.objectives.denoising import random_shift, random_turn
-from ssl_ae.sweep import Cache, SweepSpec
+from ssl_ae.evaluation.sweep import Cache, SweepSpec
 
 from dev_score import parser, run
 

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 import yaml
 
-from ssl_ae import probes
+from ssl_ae.evaluation import probes
 from ssl_ae.data.folders import load_folder
 from ssl_ae.data.splits import labeled_subset
 from ssl_ae.pipeline import AutoencoderSpec
-from ssl_ae.propagation import Graph
-from ssl_ae.sweep import SweepSpec
+from ssl_ae.graph import Graph
+from ssl_ae.evaluation.sweep import SweepSpec
 
 
 def subset(folder: str, per_class: int) -> tuple[torch.Tensor, np.ndarray]:

@@ -25,14 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_ae import probes
+from ssl_ae.evaluation import probes
 from ssl_ae.modules import AutoencoderModule
 from ssl_ae.data.sources import load_source
 from ssl_ae.nets import create_decoder, create_encoder
 from ssl_ae.objectives import Denoising
 from ssl_ae.objectives.denoising import info_nce
-from ssl_ae.propagation import Graph
-from ssl_ae.sweep import SweepSpec
+from ssl_ae.graph import Graph
+from ssl_ae.evaluation.sweep import SweepSpec
 
 
 def elastic(x: torch.Tensor, pixels: float, sigma: float) -> torch.Tensor:

@@ -22,10 +22,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ssl_ae import probes
+from ssl_ae.evaluation import probes
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.splits import Split
-from ssl_ae.sweep import Cache, SweepSpec, build_cache
+from ssl_ae.evaluation.sweep import Cache, SweepSpec, build_cache
 
 from common import read_config
 

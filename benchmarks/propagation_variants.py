@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ssl_ae import probes
+from ssl_ae.evaluation import probes
 from ssl_ae.checkpoints import load_autoencoder
-from ssl_ae.propagation import Graph
-from ssl_ae.sweep import Cache, SweepSpec
+from ssl_ae.graph import Graph
+from ssl_ae.evaluation.sweep import Cache, SweepSpec
 
 from dev_score import parser, run
 

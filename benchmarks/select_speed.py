@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from ssl_ae.selection import METHODS, select
+from ssl_ae.evaluation.selection import METHODS, select
 
 
 def main() -> None:

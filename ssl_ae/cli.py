@@ -20,8 +20,9 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import generate, inference, pipeline, selection, sweep
+from . import generate, inference, pipeline
 from .data import SemiSupervisedDataModule
+from .evaluation import selection, sweep
 from .rundir import new_run_dir, stage_folder
 
 # Trainer arguments the stages own: they write logs and checkpoints into the run folder.
@@ -112,7 +113,7 @@ def build_parser() -> ArgumentParser:
     choose.add_class_arguments(SemiSupervisedDataModule, "data")
     choose.add_argument("--budget", type=int, required=True, help="how many images to label")
     choose.add_argument("--method", type=str, default="kmeans",
-                        help="random, kmeans (default) or spectral (see ssl_ae.selection)")
+                        help="random, kmeans (default) or spectral (see ssl_ae.evaluation.selection)")
 
     parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     commands = parser.add_subcommands(dest="command")

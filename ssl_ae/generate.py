@@ -6,7 +6,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .report import image_grid, save_figure
+from .checkpoints import load_autoencoder
+from .evaluation.report import image_grid, save_figure
+from .rundir import stage_folder
 
 
 @torch.no_grad()
@@ -93,9 +95,6 @@ def sample(data, pretrained: str | Path, out_dir: str | Path, num: int = 64, pai
         num, pairs, steps, seed: see :func:`write_samples`.
         overwrite: replace an existing, non-empty ``out_dir``.
     """
-    from .checkpoints import load_autoencoder
-    from .rundir import stage_folder
-
     module = load_autoencoder(pretrained, data.image_shape)
     out_dir = Path(out_dir)
     with stage_folder(out_dir, overwrite, resumable=False) as work:

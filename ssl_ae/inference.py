@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import probes, selection
 from .checkpoints import load_autoencoder, load_classifier
 from .data import SemiSupervisedDataModule
 from .data.folders import read_items, unlabeled_items
-from .report import contact_sheet, image_grid, save_figure
+from .evaluation import probes, selection
+from .evaluation.report import contact_sheet, image_grid, save_figure
 
 
 def read_folder(folder: str | Path, channels: int, size: int, skip_bad_files: bool = False):

@@ -19,19 +19,20 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import probes, recipes, transfer
+from . import recipes, transfer
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
 from .checkpoints import load_checkpoint, load_classifier, load_encoder, read_weights_only
 from .data import SemiSupervisedDataModule, Split
-from .metrics import score
+from .evaluation import probes
+from .evaluation.metrics import score
+from .evaluation.report import Row, save_reconstructions, write_report
 from .modules import AutoencoderModule, ClassifierModule
 from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
 from .nets.heads import heads
 from .objectives import create_objective
-from .report import Row, save_reconstructions, write_report
 from .rundir import (STAGE_CHECKPOINT, holds_results, new_run_dir, partial_folder, run_folder,
-                     stage_folder)
+                     saved_split, stage_folder)
 
 
 @dataclass
@@ -138,7 +139,7 @@ class HeadSpec:
 
     Args:
         head: registered head name (``linear``, ``mlp``, ``spectral``: a linear layer on the
-            Laplacian eigenmap of the unlabeled images' frozen codes, see ``ssl_ae.spectral``).
+            Laplacian eigenmap of the unlabeled images' frozen codes, see ``ssl_ae.nets.spectral_head``).
         head_kwargs: its extra arguments, e.g. ``{hidden: 256}`` for ``mlp``, ``{dims: 10,
             neighbours: 10}`` for ``spectral``.
         freeze_encoder: keep the encoder fixed (the honest few-label probe).
@@ -350,13 +351,6 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
             data.save_split(work)
         fit_stage(module, data, fitter, work, resume)
     return out_dir / STAGE_CHECKPOINT
-
-
-def saved_split(pretrained: Path) -> Optional[Path]:
-    """The split.json the pretrain stage of ``pretrained`` wrote, if any."""
-    folder = pretrained if pretrained.is_dir() else pretrained.parent.parent
-    return next((p for p in (folder / "split.json", folder / "pretrain" / "split.json")
-                 if p.is_file()), None)
 
 
 def check_same_test_split(data: SemiSupervisedDataModule, pretrained: Path) -> None:

@@ -135,3 +135,10 @@ def wait_for_main_process() -> None:
     """In a multi-process run, wait until every process (the main one moving folders) is here."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def saved_split(pretrained: Path) -> Optional[Path]:
+    """The split.json the pretrain stage of ``pretrained`` wrote, if any."""
+    folder = pretrained if pretrained.is_dir() else pretrained.parent.parent
+    return next((p for p in (folder / "split.json", folder / "pretrain" / "split.json")
+                 if p.is_file()), None)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ssl_ae.metrics import score
+from ssl_ae.evaluation.metrics import score
 
 # 4 test images of 2 classes, predicted 0, 0, 1, 1 (each with confidence 0.9) for truth 0, 0, 0, 1
 PROBS = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.1, 0.9]])

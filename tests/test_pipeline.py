@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from conftest import QUIET, ROOT, read_json, run_cli
-from ssl_ae import pipeline, probes
+from ssl_ae import pipeline
+from ssl_ae.evaluation import probes
 from ssl_ae.checkpoints import load_checkpoint, load_classifier, load_encoder
 from ssl_ae.data import SemiSupervisedDataModule, Split, load_source
-from ssl_ae.spectral import SpectralHead
+from ssl_ae.nets.spectral_head import SpectralHead
 
 
 def test_run_writes_the_output_contract(tiny_run):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_ae import probes
+from ssl_ae.evaluation import probes
 
 
 def test_head_on_features_learns_in_minibatches():

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.datasets import make_moons
 
-from ssl_ae.propagation import Graph, nearest
+from ssl_ae.graph import Graph, nearest
 
 
 def test_nearest_excludes_self_and_orders_by_similarity():

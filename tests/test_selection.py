@@ -8,7 +8,7 @@ from conftest import run_cli
 from datahelpers import class_folder, write_png
 from ssl_ae import inference
 from ssl_ae.data import SemiSupervisedDataModule
-from ssl_ae.selection import METHODS, select
+from ssl_ae.evaluation.selection import METHODS, select
 
 
 def blobs(per_blob: tuple[int, ...] = (200, 150, 100, 50, 20), seed: int = 0):

@@ -3,9 +3,9 @@ import pytest
 import torch
 from sklearn.datasets import make_moons
 
-from ssl_ae import probes, spectral
-from ssl_ae.propagation import Graph
-from ssl_ae.spectral import Eigenmap, SpectralHead
+from ssl_ae.evaluation import probes
+from ssl_ae.graph import Eigenmap, Graph
+from ssl_ae.nets.spectral_head import SpectralHead
 
 
 def moons(n: int = 600) -> tuple[torch.Tensor, np.ndarray]:
@@ -33,7 +33,7 @@ def test_one_label_per_moon_and_a_linear_boundary_on_the_eigenmap_suffice():
 
 @pytest.mark.parametrize("dense_up_to", [10_000, 10], ids=["dense", "sparse"])
 def test_vectors_are_the_leading_eigenvectors_after_the_constant_one(dense_up_to, monkeypatch):
-    monkeypatch.setattr(spectral, "DENSE_UP_TO", dense_up_to)
+    monkeypatch.setattr("ssl_ae.graph.eigenmap.DENSE_UP_TO", dense_up_to)
     graph = Graph.build(moons(300)[0], neighbours=8)
     eigenmap = Eigenmap.fit(graph, dims=3)
     s, degree = graph.affinity.to_dense().double().numpy(), graph.degree.double().numpy()

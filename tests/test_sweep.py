@@ -7,10 +7,10 @@ import numpy as np
 import torch
 
 from conftest import read_json, run_cli
-from ssl_ae import probes
+from ssl_ae.evaluation import probes
 from ssl_ae.data import SemiSupervisedDataModule, load_source
-from ssl_ae.metrics import score
-from ssl_ae.sweep import build_cache
+from ssl_ae.evaluation.metrics import score
+from ssl_ae.evaluation.sweep import build_cache
 
 KS, SEEDS = (1, 3), (0, 1)
 METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
@@ -71,7 +71,7 @@ def test_sweep_with_no_possible_k_says_so(tiny_run, tmp_path):
 def test_existing_report_is_refused_before_any_work(tiny_run, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"  # a copy: a broken refusal must not spoil the shared run
     shutil.copytree(tiny_run, run_dir)
-    monkeypatch.setattr("ssl_ae.sweep.run_sweep", lambda *a, **k: pytest.fail("sweep ran"))
+    monkeypatch.setattr("ssl_ae.evaluation.sweep.run_sweep", lambda *a, **k: pytest.fail("sweep ran"))
     with pytest.raises(SystemExit, match="report already holds results; pass --overwrite"):
         run_cli("evaluate", "--pretrained", run_dir, "--run-dir", run_dir)
 

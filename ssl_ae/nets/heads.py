@@ -5,7 +5,7 @@ from typing import Optional
 
 from torch import nn
 
-from ..spectral import SpectralHead
+from .spectral_head import SpectralHead
 from .registry import Registry
 
 heads = Registry("head")

@@ -13,6 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from ..checkpoints import load_autoencoder  # noqa: E402
+from ..rundir import stage_folder  # noqa: E402
+
 
 @dataclass
 class Row:
@@ -89,9 +92,6 @@ def markdown_table(rows: list[Row]) -> str:
 
 def write_report(rows: list[Row], out_dir: Path, pretrained: Path, data, overwrite: bool = False) -> None:
     """Write results.json, report.md and reconstructions.png into ``out_dir``."""
-    from .checkpoints import load_autoencoder
-    from .rundir import stage_folder
-
     with stage_folder(out_dir, overwrite, resumable=False) as work:
         write_results(rows, work)
         split = data.split

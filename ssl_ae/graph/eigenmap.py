@@ -12,15 +12,12 @@ of its nearest graph images, so new images never influence each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
-
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
-from torch import nn
 
-from .propagation import Graph, nearest, normalise_rows
+from .neighbours import Graph, nearest, normalise_rows
 
 DENSE_UP_TO = 2000  # images; beyond this the sparse eigensolver is faster
 
@@ -78,55 +75,3 @@ def nystrom(new_codes: torch.Tensor, graph_codes: torch.Tensor, vectors: torch.T
     index, sims = nearest(new_codes, graph_codes, neighbours)
     weights = normalise_rows(sims.clamp_min(0))
     return (weights[..., None] * vectors[index]).sum(1) / values
-
-
-class SpectralHead(nn.Module):
-    """A linear layer on the spectral features of a frozen code: its place in the eigenmap of
-    the unlabeled images' codes (standardised by their statistics, like ``ssl-ae evaluate``'s
-    spectral row). Build it for ``graph_size`` unlabeled images, then :meth:`fit` their codes
-    before training; the graph's codes and eigenvectors are buffers, so a checkpoint holds them.
-
-    Args:
-        in_dim: code size.
-        num_classes: number of classes.
-        graph_size: unlabeled images the eigenmap is fitted on.
-        dims: eigenvectors kept (default: one per class).
-        neighbours: edges per image of the neighbour graph.
-    """
-
-    def __init__(self, in_dim: int, num_classes: int, graph_size: int,
-                 dims: Optional[int] = None, neighbours: int = 10):
-        super().__init__()
-        dims = dims or num_classes
-        self.neighbours = neighbours
-        for name, shape in (("code_mean", in_dim), ("code_std", in_dim),
-                            ("graph_codes", (graph_size, in_dim)), ("vectors", (graph_size, dims)),
-                            ("values", dims), ("feature_mean", dims), ("feature_std", dims)):
-            self.register_buffer(name, torch.ones(shape))
-        self.linear = nn.Linear(dims, num_classes)
-
-    @torch.no_grad()
-    def fit(self, codes: torch.Tensor) -> "SpectralHead":
-        """Fit the eigenmap to the unlabeled images' frozen codes (N, in_dim), N = graph_size."""
-        if codes.shape != self.graph_codes.shape:
-            raise ValueError(f"the spectral head was built for {tuple(self.graph_codes.shape)} "
-                             f"unlabeled codes but got {tuple(codes.shape)}")
-        mean, std = codes.mean(0), codes.std(0, unbiased=False) + 1e-6
-        graph = Graph.build((codes - mean) / std, self.neighbours)
-        eigenmap = Eigenmap.fit(graph, self.vectors.shape[1])
-        vectors = torch.from_numpy(eigenmap.vectors)
-        for name, value in (("code_mean", mean), ("code_std", std), ("graph_codes", graph.codes),
-                            ("vectors", vectors), ("values", torch.from_numpy(eigenmap.values)),
-                            ("feature_mean", vectors.mean(0)),
-                            ("feature_std", vectors.std(0, unbiased=False) + 1e-6)):
-            getattr(self, name).copy_(value)
-        return self
-
-    def features(self, code: torch.Tensor) -> torch.Tensor:
-        """Standardised spectral features (M, dims) of codes (M, in_dim)."""
-        placed = nystrom((code - self.code_mean) / self.code_std, self.graph_codes, self.vectors,
-                         self.values, self.neighbours)
-        return (placed - self.feature_mean) / self.feature_std
-
-    def forward(self, code: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.features(code))

@@ -16,9 +16,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..graph import Eigenmap, Graph
 from .probes import standardize
-from .propagation import Graph
-from .spectral import Eigenmap
 
 METHODS = ("random", "kmeans", "spectral")
 

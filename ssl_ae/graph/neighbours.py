@@ -80,6 +80,13 @@ class Graph:
         return normalise_rows((sims.clamp_min(0)[..., None] * spread[index]).sum(1)).numpy()
 
 
+def moments(x):
+    """Mean and standard deviation (+ 1e-6) over the rows of ``x``, a numpy array or a tensor:
+    the statistics every standardisation of codes and features uses."""
+    std = x.std(0, unbiased=False) if isinstance(x, torch.Tensor) else x.std(0)
+    return x.mean(0), std + 1e-6
+
+
 def normalise_rows(p: torch.Tensor) -> torch.Tensor:
     """Rows scaled to sum to 1; a row with no mass (an isolated image) becomes uniform."""
     total = p.sum(1, keepdim=True)

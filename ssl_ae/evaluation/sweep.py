@@ -15,18 +15,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import generate, probes, report
-from .checkpoints import load_autoencoder, load_encoder, resolve_checkpoint
-from .data import SemiSupervisedDataModule, Split
+from .. import generate
+from ..checkpoints import load_autoencoder, load_encoder, resolve_checkpoint
+from ..data import SemiSupervisedDataModule, Split
+from ..graph import Eigenmap, Graph
+from ..modules import ClassifierModule
+from ..nets import create_encoder, create_head
+from ..rundir import check_writable, saved_split, stage_folder
+from . import probes, report
 from .metrics import score
-from .modules import ClassifierModule
-from .nets import create_encoder, create_head
-from .pipeline import saved_split
-from .propagation import Graph
 from .report import Row
-from .rundir import check_writable, stage_folder
 from .selection import METHODS, select
-from .spectral import Eigenmap
 
 
 @dataclass
@@ -49,7 +48,7 @@ class SweepSpec:
             one per class).
         budgets: labeling budgets (images in all) at which the ``selection`` methods choose
             which images to label, from the frozen codes alone; none: no selection rows.
-        selection: the methods of :mod:`ssl_ae.selection` compared at each budget.
+        selection: the methods of :mod:`ssl_ae.evaluation.selection` compared at each budget.
     """
 
     labels_per_class: list[int] = field(default_factory=lambda: [1, 5, 10, 25, 100])

@@ -18,8 +18,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
-from .modules import ClassifierModule
-from .nets import create_head
+from ..graph import moments
+from ..modules import ClassifierModule
+from ..nets import create_head
 
 
 @torch.no_grad()
@@ -32,7 +33,7 @@ def encode(encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> 
 
 def standardize(train: np.ndarray, *others: np.ndarray, stats_from: np.ndarray) -> list[np.ndarray]:
     """Scale features by the mean and std of ``stats_from`` (unlabeled images: no labels used)."""
-    mean, std = stats_from.mean(0), stats_from.std(0) + 1e-6
+    mean, std = moments(stats_from)
     return [(a - mean) / std for a in (train, *others)]
 
 
