@@ -75,8 +75,10 @@ class AutoencoderSpec:
     init_from: Optional[str] = None
     encoder_lr: Optional[float] = None
 
-    def resolved(self, image_shape: tuple[int, int, int]) -> "AutoencoderSpec":
-        """A copy with every unset field filled in for images of ``image_shape``."""
+    def resolved(self, image_shape: tuple[int, int, int],
+                 earlier: Optional[dict] = None) -> "AutoencoderSpec":
+        """A copy with every unset field filled in for images of ``image_shape`` (``earlier``:
+        the ``init_from`` checkpoint if already read)."""
         if self.code_dim is not None and self.code_dim < 1:
             raise ValueError(f"model.code_dim must be at least 1, got {self.code_dim}")
         if self.lr <= 0:
@@ -84,7 +86,7 @@ class AutoencoderSpec:
         if self.encoder_lr is not None and self.encoder_lr < 0:
             raise ValueError(f"model.encoder_lr must be 0 (a fixed encoder) or positive, got "
                              f"{self.encoder_lr}")
-        spec = self.inherited(image_shape) if self.init_from is not None else self
+        spec = self.inherited(image_shape, earlier) if self.init_from is not None else self
         default = recipes.recipe(image_shape)
         own_encoder = spec.encoder is not None and spec.encoder != default["encoder"]
         own_objective = spec.objective is not None and spec.objective != default["objective"]
@@ -102,9 +104,10 @@ class AutoencoderSpec:
             objective=pick(spec.objective, "objective"),
             objective_kwargs=pick(spec.objective_kwargs, "objective_kwargs", own_objective))
 
-    def inherited(self, image_shape: tuple[int, int, int]) -> "AutoencoderSpec":
+    def inherited(self, image_shape: tuple[int, int, int],
+                  earlier: Optional[dict] = None) -> "AutoencoderSpec":
         """A copy whose encoder fields are the earlier run's."""
-        fields = transfer.encoder_fields(load_checkpoint(self.init_from), image_shape)
+        fields = transfer.encoder_fields(earlier or load_checkpoint(self.init_from), image_shape)
         clash = [name for name in fields if name != "decoder_kwargs"
                  and getattr(self, name) is not None and getattr(self, name) != fields[name]]
         if clash:
@@ -114,7 +117,8 @@ class AutoencoderSpec:
         return replace(self, **{**fields, "decoder_kwargs": decoder})
 
     def build(self, image_shape: tuple[int, int, int]) -> AutoencoderModule:
-        spec = self.resolved(image_shape)
+        earlier = load_checkpoint(self.init_from) if self.init_from is not None else None
+        spec = self.resolved(image_shape, earlier)
         channels, size, _ = image_shape
         objective = create_objective(spec.objective, **spec.objective_kwargs)
         encoder = create_encoder(spec.encoder, in_channels=channels, image_size=size,
@@ -128,8 +132,8 @@ class AutoencoderSpec:
                                  **(mirrored if spec.decoder_kwargs is None else spec.decoder_kwargs))
         module = AutoencoderModule(encoder, decoder, objective, lr=spec.lr,
                                    weight_decay=spec.weight_decay, encoder_lr=spec.encoder_lr)
-        if self.init_from is not None:
-            transfer.start_from(module, load_checkpoint(self.init_from))
+        if earlier is not None:
+            transfer.start_from(module, earlier)
         return module
 
 

@@ -14,6 +14,11 @@ def read_weights_only(path: Path, advice: str) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = (str(err).strip().splitlines() or [""])[0]
+        reason = first_lines(err)
         raise ValueError(f"{path} is not a readable weights-only checkpoint ({type(err).__name__}"
                          f"{': ' + reason if reason else ''}); {advice}") from err
+
+
+def first_lines(err: Exception, count: int = 1) -> str:
+    """The first ``count`` lines of an error's message, joined: enough for a one-line error."""
+    return " ".join(line.strip() for line in str(err).strip().splitlines()[:count])

@@ -71,8 +71,9 @@ class AutoencoderModule(pl.LightningModule):
 
     def configure_optimizers(self):
         lr, encoder_lr = self.hparams.lr, self.hparams.get("encoder_lr")
-        groups = [{"params": list(self.parameters()), "lr": lr}]
-        if encoder_lr is not None:
+        if encoder_lr is None:  # one group, as before encoder_lr existed (resumable checkpoints)
+            groups = [{"params": list(self.parameters()), "lr": lr}]
+        else:
             rest = [p for name, p in self.named_parameters() if not name.startswith("encoder.")]
             groups = [{"params": rest, "lr": lr}]
             if not self.fixed_encoder:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..safe_load import read_weights_only
+from ..safe_load import first_lines, read_weights_only
 from .code import CodeLayer, Encoder
 from .encoders import encoders
 
@@ -137,10 +137,6 @@ def hub_state_dict(name: str) -> dict:
         cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(chosen.url).name
         raise offline_error(f"torchvision:{name}", err, f"{chosen.url} and place it at {cache}") \
             from err
-
-
-def first_lines(err: Exception, count: int = 1) -> str:
-    return " ".join(line.strip() for line in str(err).strip().splitlines()[:count])
 
 
 def offline_error(model: str, err: Exception, what: str) -> OSError:
