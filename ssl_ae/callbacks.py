@@ -42,9 +42,8 @@ class DivergenceGuard(pl.Callback):
 class RunFacts(pl.Callback):
     """Log the per-device and global batch size and the number of trainable parameters."""
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        loader = trainer.datamodule.train_dataloader() if trainer.datamodule else None
-        per_device = getattr(loader, "batch_size", None)
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        per_device = getattr(trainer.train_dataloader, "batch_size", None)
         processes = trainer.world_size
         trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         rank_zero_info(f"{type(pl_module).__name__}: batch size {per_device} per device x "

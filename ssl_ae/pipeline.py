@@ -18,6 +18,7 @@ import yaml
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
+from torch.utils.data import DataLoader
 
 from . import recipes, transfer
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
@@ -226,17 +227,19 @@ def stage_trainer(out_dir: Path, trainer: Optional[dict]) -> pl.Trainer:
     return make_trainer(partial_folder(out_dir), **checked_trainer(trainer))
 
 
-def fit_stage(module: pl.LightningModule, data: SemiSupervisedDataModule, fitter: pl.Trainer,
-              work: Path, resume: bool) -> pl.Trainer:
-    """Fit ``module`` with its logs and checkpoints in ``work``, continuing from the last
-    checkpoint there if ``resume``; raise if the run was interrupted before it finished."""
+def fit_stage(module: pl.LightningModule, train: DataLoader, val: Optional[DataLoader],
+              fitter: pl.Trainer, work: Path, resume: bool) -> pl.Trainer:
+    """Fit ``module`` on ``train`` (validating on ``val``, if any) with its logs and checkpoints
+    in ``work``, continuing from the last checkpoint there if ``resume``; raise if the run was
+    interrupted before it finished."""
     last = work / STAGE_CHECKPOINT
     start = resume_point(module, last) if resume and last.is_file() else None
     earlier = work / "metrics.before_resume.csv"
     if start is not None and (work / "metrics.csv").is_file():
         os.replace(work / "metrics.csv", earlier)
     try:
-        fitter.fit(module, data, ckpt_path=last if start is not None else None, weights_only=True)
+        fitter.fit(module, train, val, ckpt_path=last if start is not None else None,
+                   weights_only=True)
     finally:
         if earlier.is_file():
             join_metrics(earlier, work / "metrics.csv", start)
@@ -307,7 +310,6 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
         resume: continue an interrupted run from its last checkpoint.
     """
     out_dir = Path(out_dir)
-    data.train_on = "unlabeled"
     data.setup()
     model = (model or AutoencoderSpec()).resolved(data.image_shape)
     module = model.build(data.image_shape)
@@ -316,7 +318,8 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), model=model, trainer=trainer or {})
             data.save_split(work)
-        if fit_stage(module, data, fitter, work, resume).is_global_zero:
+        loaders = data.train_dataloader(), data.validation_dataloader(labels=False)
+        if fit_stage(module, *loaders, fitter, work, resume).is_global_zero:
             save_reconstructions(module, data.subset("test", labels=False).images,
                                  work / "recon.png")
     return out_dir / STAGE_CHECKPOINT
@@ -338,7 +341,6 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         resume: continue an interrupted run from its last checkpoint.
     """
     out_dir = Path(out_dir)
-    data.train_on = "labeled"
     data.reuse_split(saved_split(Path(pretrained)))  # the pretrain stage's, if same settings
     data.setup()
     encoder = load_encoder(pretrained, data.image_shape)
@@ -353,7 +355,8 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
             save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
                         trainer=trainer or {})
             data.save_split(work)
-        fit_stage(module, data, fitter, work, resume)
+        fit_stage(module, data.labeled_dataloader(), data.validation_dataloader(labels=True),
+                  fitter, work, resume)
     return out_dir / STAGE_CHECKPOINT
 
 

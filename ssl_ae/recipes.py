@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .nets.decoders import halvings
+
 GREY: dict[str, Any] = {
     "encoder": "conv", "encoder_kwargs": {"widths": [32, 64]}, "decoder_kwargs": None,
     "code_dim": 32,
@@ -35,7 +37,7 @@ def recipe(image_shape: tuple[int, int, int]) -> dict[str, Any]:
     if image_shape[0] != 3:
         return copy.deepcopy(GREY)
     out = copy.deepcopy(COLOUR)
-    stages = next((s for s in (3, 2) if image_shape[1] % 2 ** s == 0), 1)
+    stages = max(1, halvings(image_shape[1], len(out["encoder_kwargs"]["widths"])))
     out["encoder_kwargs"]["widths"] = out["encoder_kwargs"]["widths"][:stages]
     out["decoder_kwargs"]["widths"] = out["decoder_kwargs"]["widths"][-stages:]
     return out

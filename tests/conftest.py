@@ -17,6 +17,12 @@ def _single_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _own_decode_cache(tmp_path_factory, monkeypatch):
+    """Each test decodes folders into its own cache, never the user's."""
+    monkeypatch.setenv("SSL_AE_CACHE_DIR", str(tmp_path_factory.mktemp("decoded")))
+
+
 def run_cli(*args: str) -> None:
     main([str(a) for a in args])
 

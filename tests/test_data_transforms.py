@@ -23,8 +23,7 @@ def test_yaml_pipeline_applies_to_the_stage_it_is_given_for_only():
     assert torch.equal(data.subset("unlabeled", labels=False, augment="finetune")[0], images[0])
     assert torch.equal(data.test_dataloader().dataset[0][0],
                        data.subset("test", labels=False).images[0].float() / 255)
-    data.train_on = "labeled"
-    x, y = data.train_dataloader().dataset[0]
+    x, y = data.labeled_dataloader().dataset[0]
     assert x.shape == (1, 8, 8) and y.dtype == torch.int64
 
 

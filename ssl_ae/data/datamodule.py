@@ -76,6 +76,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         image_size: resize every image to this side; None keeps the source's.
         skip_bad_files: leave unreadable image files out (warned, listed in the run folder's
             ``skipped_files.txt``) instead of failing.
+        decode_cache: ``folder``: keep the decoded images on disk (``$SSL_AE_CACHE_DIR``, else
+            ``~/.cache/ssl_ae/decoded``) and read them back in the next stage or run while no
+            file and no conversion setting changes.
         labels_per_class: labeled images per class, drawn from the non-test images (used unless
             ``labeled_fraction`` or ``labeled_file`` is set).
         labeled_fraction: label this fraction of each class of the non-test images instead.
@@ -94,8 +97,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes.
         download: let torchvision download missing files.
 
-    ``train_on`` says which images ``train_dataloader`` serves: the unlabeled pool
-    (pretraining, the default) or the labeled subset (finetuning); the stages set it.
+    The stages ask for their loaders: ``train_dataloader`` (the unlabeled pool, augmented for
+    pretraining: what ``trainer.fit(autoencoder, datamodule=data)`` trains on),
+    ``labeled_dataloader`` (finetuning) and ``validation_dataloader``.
     """
 
     def __init__(self, source: str = "digits", root: str = "data",
@@ -104,7 +108,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                  dataset_kwargs: Optional[dict[str, Any]] = None,
                  test_dataset_kwargs: Optional[dict[str, Any]] = None,
                  channels: Optional[int] = None, image_size: Optional[int] = None,
-                 skip_bad_files: bool = False, labels_per_class: int = 10,
+                 skip_bad_files: bool = False, decode_cache: bool = True,
+                 labels_per_class: int = 10,
                  labeled_fraction: Optional[float] = None, labeled_file: Optional[str] = None,
                  val_fraction: float = 0.0, labeled_in_unlabeled: bool = True,
                  test_fraction: float = 0.25, seed: int = 0, split_file: Optional[str] = None,
@@ -122,7 +127,6 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.source_name, self.root, self.download = source, root, download
         self.labels_per_class, self.test_fraction, self.seed = labels_per_class, test_fraction, seed
         self.split_file, self.batch_size, self.num_workers = split_file, batch_size, num_workers
-        self.train_on: Literal["unlabeled", "labeled"] = "unlabeled"
         self.source: Optional[ImageSource] = None
         self.split: Optional[Split] = None
         self._fingerprint: Optional[str] = None
@@ -137,7 +141,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             print(f"[process {rank_zero_only.rank}] split {s.fingerprint()}: {len(s.labeled)} "
                   f"labeled, {len(s.unlabeled)} unlabeled, {len(s.test)} test images", flush=True)
         if self.split.val:  # as LightningDataModule.from_datasets does: no val images, no val loop
-            self.val_dataloader = self._val_dataloader
+            self.val_dataloader = self.validation_dataloader
 
     def _load_source(self) -> ImageSource:
         h = self.hparams
@@ -152,7 +156,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise ValueError(f"data.image_size must be positive, got {h.image_size}")
         if self.source_name == "folder":
             return load_folder(h.labeled_dir, h.unlabeled_dir, h.manifest, h.channels,
-                               h.image_size, h.skip_bad_files, h.test_dir)
+                               h.image_size, h.skip_bad_files, h.test_dir, h.decode_cache)
         if "." in self.source_name:
             return load_dataset(self.source_name, h.dataset_kwargs, h.test_dataset_kwargs,
                                 h.channels, h.image_size)
@@ -288,16 +292,17 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        if self.train_on == "labeled":
-            return self._loader(self.subset("labeled", labels=True, augment="finetune"), True)
+        """The unlabeled pool, shuffled and augmented for pretraining."""
         return self._loader(self.subset("unlabeled", labels=False, augment="pretrain"), True)
 
-    def _val_dataloader(self) -> DataLoader:
-        """The validation images (labeled while finetuning), when ``val_fraction`` > 0."""
-        return self._loader(self.subset("val", labels=self.train_on == "labeled"), False)
+    def labeled_dataloader(self) -> DataLoader:
+        """The labeled images, shuffled and augmented for finetuning."""
+        return self._loader(self.subset("labeled", labels=True, augment="finetune"), True)
+
+    def validation_dataloader(self, labels: bool = False) -> Optional[DataLoader]:
+        """The validation images (with their labels while finetuning), or None when
+        ``val_fraction`` is 0."""
+        return self._loader(self.subset("val", labels=labels), False) if self.split.val else None
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.subset("test", labels=True), False)
-
-    def unlabeled_dataloader(self) -> DataLoader:
-        return self._loader(self.subset("unlabeled", labels=False), False)

@@ -127,13 +127,19 @@ class ResNetDecoder(nn.Module):
         return self.stages(torch.relu(h))
 
 
+def halvings(image_size: int, most: int) -> int:
+    """How many stages (at most ``most``) can each halve a side of ``image_size`` exactly, so
+    that a decoder retraces them: 32 -> 3 of 3, 28 -> 2, 30 -> 1, an odd side -> 0."""
+    return next((s for s in range(most, 0, -1) if image_size % 2 ** s == 0), 0)
+
+
 @decoders.register("backbone")
 def backbone_decoder(out_channels: int = 3, image_size: int = 32, code_dim: int = 128,
                      widths: tuple[int, ...] = (128, 64, 32)) -> ConvDecoder:
     """The decoder of a :class:`~ssl_ae.nets.backbones.BackboneEncoder`: a conv decoder from
     the code to the data's images, using the last of ``widths`` that 2 ** stages divides the
     image side by."""
-    stages = next((s for s in range(len(widths), 0, -1) if image_size % 2 ** s == 0), 0)
+    stages = halvings(image_size, len(widths))
     if stages == 0:
         raise ValueError(f"backbone decoder: image_size {image_size} is odd; resize the images "
                          "to an even side")
