@@ -22,15 +22,22 @@ import yaml
 
 from ssl_ae.evaluation import probes
 from ssl_ae.data.folders import load_folder
+from ssl_ae.data.sources import load_source
 from ssl_ae.data.splits import labeled_subset
 from ssl_ae.pipeline import AutoencoderSpec
 from ssl_ae.graph import Graph
 from ssl_ae.evaluation.sweep import SweepSpec
 
 
-def subset(folder: str, per_class: int) -> tuple[torch.Tensor, np.ndarray]:
-    """The first ``per_class`` images of every class (file order), uint8, and their labels."""
-    source = load_folder(folder)
+def subset(folder: str, per_class: int, root: str | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """The first ``per_class`` images of every class (file order), uint8, and their labels, from
+    a class folder, or from a built-in source's training images when ``root`` is given."""
+    if root is None:
+        source = load_folder(folder)
+    else:
+        source = load_source(folder, root)
+        keep_train = np.setdiff1d(np.arange(len(source.targets)), source.test)
+        source.images, source.targets = source.images[keep_train], source.targets[keep_train]
     keep = np.concatenate([np.flatnonzero(source.targets == c)[:per_class]
                            for c in range(len(source.classes))])
     return source.images[keep], source.targets[keep]
@@ -75,7 +82,9 @@ def score(codes: np.ndarray, y: np.ndarray, k: int, seeds: list[int]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", help="a class folder (one subfolder per class)")
+    parser.add_argument("folder", help="a class folder (one subfolder per class), or a built-in "
+                        "source's name (e.g. fashion_mnist) with --root")
+    parser.add_argument("--root", help="data root of a built-in source (its test split is skipped)")
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -83,7 +92,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=25, help="labels per class")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    images, y = subset(args.folder, args.per_class)
+    images, y = subset(args.folder, args.per_class, args.root)
     spec = AutoencoderSpec(**yaml.safe_load(args.spec))
     start = time.time()
     encoder = pretrain(images, spec, args.epochs, args.batch_size)

@@ -8,17 +8,39 @@ its nearest graph images, so test predictions cannot influence each other or the
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .approximate import faiss_available, ivf_nearest
+
+APPROXIMATE_FROM = 200_000  # keys; below, the exact search takes seconds to a minute
+
 
 def nearest(queries: torch.Tensor, keys: torch.Tensor, neighbours: int, exclude_self: bool = False,
-            chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices and cosine similarities of the ``neighbours`` most similar ``keys`` of each query,
-    in chunks so memory stays at ``chunk x len(keys)`` similarities."""
+            chunk: int = 1024, approximate: Optional[bool] = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices and cosine similarities of the ``neighbours`` most similar ``keys`` of each query.
+
+    Args:
+        exclude_self: the queries are the keys; a code is not its own neighbour.
+        chunk: queries per block of the exact search (memory: ``chunk x len(keys)``).
+        approximate: FAISS's inverted-file search (:mod:`ssl_ae.graph.approximate`) instead of
+            the exact one; None chooses it from ``APPROXIMATE_FROM`` keys when FAISS is
+            installed.
+    """
+    if approximate is None:
+        approximate = len(keys) >= APPROXIMATE_FROM and faiss_available()
+        if len(keys) >= APPROXIMATE_FROM and not approximate:
+            warnings.warn(f"exact neighbour search over {len(keys)} codes: its time grows with "
+                          "the square of their number; pip install faiss-cpu for the "
+                          "approximate search", stacklevel=2)
+    if approximate:
+        return ivf_nearest(queries, keys, neighbours, exclude_self)
     q, k = F.normalize(queries.float(), dim=1), F.normalize(keys.float(), dim=1)
     index, sims = [], []
     for start in range(0, len(q), chunk):
@@ -45,11 +67,22 @@ class Graph:
     neighbours: int
 
     @classmethod
-    def build(cls, codes: torch.Tensor, neighbours: int = 10) -> "Graph":
+    def build(cls, codes: torch.Tensor, neighbours: int = 10,
+              approximate: Optional[bool] = None) -> "Graph":
+        """The graph of ``codes``; ``approximate`` as in :func:`nearest`."""
+        if len(codes) < 2:
+            raise ValueError("a neighbour graph needs at least 2 unlabeled images, got "
+                             f"{len(codes)}")
+        index, sims = nearest(codes, codes, neighbours, exclude_self=True, approximate=approximate)
+        return cls.from_edges(codes, index, sims, neighbours)
+
+    @classmethod
+    def from_edges(cls, codes: torch.Tensor, index: torch.Tensor, sims: torch.Tensor,
+                   neighbours: int) -> "Graph":
+        """The graph whose image i is joined to images ``index[i]`` with similarities
+        ``sims[i]`` (what :func:`nearest` returns, without self edges); ``neighbours`` is how
+        many graph images place a new image."""
         n = len(codes)
-        if n < 2:
-            raise ValueError(f"a neighbour graph needs at least 2 unlabeled images, got {n}")
-        index, sims = nearest(codes, codes, neighbours, exclude_self=True)
         rows = torch.arange(n).repeat_interleave(index.shape[1])
         weights = sims.flatten().clamp_min(0)
         w = torch.sparse_coo_tensor(torch.stack([rows, index.flatten()]), weights, (n, n),
@@ -68,9 +101,12 @@ class Graph:
         ``labeled``."""
         seeds = torch.zeros(len(self.codes), num_classes)
         seeds[torch.as_tensor(labeled), labels.long()] = 1.0
+        with warnings.catch_warnings():  # "CSR support is in beta": it is ~9x faster than COO
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            affinity = self.affinity.to_sparse_csr()
         spread = seeds.clone()
         for _ in range(iterations):
-            spread = alpha * (self.affinity @ spread) + (1 - alpha) * seeds
+            spread = alpha * (affinity @ spread) + (1 - alpha) * seeds
         return normalise_rows(spread)
 
     def extend(self, spread: torch.Tensor, new_codes: torch.Tensor) -> np.ndarray:
