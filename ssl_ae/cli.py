@@ -23,7 +23,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from . import generate, inference, pipeline
 from .data import SemiSupervisedDataModule
 from .evaluation import selection, sweep
-from .rundir import new_run_dir, stage_folder
+from .rundir import join_launched_processes, new_run_dir, stage_folder
 
 # Trainer arguments the stages own: they write logs and checkpoints into the run folder.
 TRAINER_SKIP = {"logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins"}
@@ -193,6 +193,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         init = parser.instantiate_classes(cfg)[command]
         check_settings(command, init)
         pl.seed_everything(init.seed, workers=True)
+        if command == "embed" and join_launched_processes() and init.run_dir is None:
+            raise ValueError("ssl-ae embed launched as several processes needs --run-dir, the "
+                             "same for every process")
         run_dir = new_run_dir(init.run_dir)
         dispatch(command, init, run_dir)
     except SIGTERMException:  # Lightning's own: a SystemExit with code 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from .checkpoints import load_autoencoder, load_classifier
 from .data import SemiSupervisedDataModule
@@ -45,10 +46,13 @@ def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
 
 def embed(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path) -> Path:
     """Write the codes of every image of ``data`` as ``codes.npy`` with ``index.csv``
-    (row, image id, class, part of the split)."""
+    (row, image id, class, part of the split). Launched as several processes (``torchrun``),
+    they share the encoding and the main one writes."""
     data.setup()
     encoder = load_autoencoder(pretrained, data.image_shape).encoder
     codes = probes.encode(encoder, data.source.images).numpy()
+    if rank_zero_only.rank != 0:
+        return out_dir / "codes.npy"
     np.save(out_dir / "codes.npy", codes)
     part = np.full(len(codes), "unlabeled", dtype=object)
     part[data.split.labeled] = "labeled"

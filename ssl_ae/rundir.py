@@ -6,6 +6,7 @@ a training stage keeps its weights in ``checkpoints/last.ckpt``. A stage is writ
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from contextlib import contextmanager
@@ -129,6 +130,16 @@ def run_folder(folder: Path, overwrite: bool = False, resume: bool = False) -> I
     yield work
     if work == partial:
         replace_folder(partial, folder)
+
+
+def join_launched_processes() -> bool:
+    """Join the process group of a multi-process launch (``torchrun``: ``WORLD_SIZE`` > 1), if
+    this process is part of one, so a command that does not train shares its work through it
+    (Lightning's fits join by themselves); whether it is."""
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available()
+    if launched and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return launched
 
 
 def wait_for_main_process() -> None:

@@ -12,6 +12,7 @@ from typing import Iterator, Optional
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
@@ -25,10 +26,27 @@ from ..nets import create_head
 
 @torch.no_grad()
 def encode(encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Codes of uint8 images (N, C, H, W) under a frozen encoder in eval mode."""
+    """Codes of uint8 images (N, C, H, W) under a frozen encoder in eval mode.
+
+    In a multi-process run (``torch.distributed`` initialised, e.g. under ``torchrun``) each
+    process encodes every world-size-th batch and every process gets all the codes, gathered:
+    the same batches as one process encodes, so the same codes."""
     encoder.eval()
-    return torch.cat([encoder(images[i:i + batch_size].float() / 255)
-                      for i in range(0, len(images), batch_size)])
+    starts = range(0, len(images), batch_size)
+    shared = dist.is_available() and dist.is_initialized()
+    world, rank = (dist.get_world_size(), dist.get_rank()) if shared else (1, 0)
+    mine = [encoder(images[i:i + batch_size].float() / 255) for i in starts[rank::world]]
+    if world == 1:
+        return torch.cat(mine)
+    dim = encoder(images[:1].float() / 255).shape[1]
+    block = torch.zeros(-(-len(starts) // world), batch_size, dim)
+    for j, codes in enumerate(mine):
+        block[j, :len(codes)] = codes
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    blocks = [torch.empty_like(block, device=device) for _ in range(world)]
+    dist.all_gather(blocks, block.to(device))
+    ordered = torch.cat([blocks[b % world][b // world].cpu() for b in range(len(starts))])
+    return ordered[:len(images)]
 
 
 def standardize(train: np.ndarray, *others: np.ndarray, stats_from: np.ndarray) -> list[np.ndarray]:
