@@ -7,6 +7,7 @@ both: the first run's cost is decoding, not reading the disk).
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ def main() -> None:
                 began = time.perf_counter()
                 out = subprocess.run([sys.executable, "-c", SETUP, args.labeled_dir, args.test_dir],
                                      capture_output=True, text=True, check=True,
-                                     env={**__import__("os").environ, "SSL_AE_CACHE_DIR": cache})
+                                     env={**os.environ, "SSL_AE_CACHE_DIR": cache})
                 setup_s, images = out.stdout.splitlines()[-1].split()
                 rows.append({"round": round_, "run": run, "images": int(images),
                              "setup_s": round(float(setup_s), 2),

@@ -108,3 +108,17 @@ def test_listing_keeps_pathlibs_order(tmp_path):
     listed = folders.list_images(tmp_path)  # not plain string order ("a-b/x.png" < "a.png")
     assert listed == ["B.png", "a/b/z.png", "a/y.png", "a-b/x.png", "a.png"]
     assert [tmp_path / p for p in listed] == sorted(tmp_path.rglob("*.png"))
+
+
+def test_a_read_only_cache_still_serves_its_entries(photos, monkeypatch):
+    first = load(photos)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr("ssl_ae.data.decode_cache.os.utime", refuse)
+    forbid_decoding(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = load(photos)
+    assert torch.equal(first.images, second.images)

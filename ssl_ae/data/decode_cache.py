@@ -47,12 +47,13 @@ def load(key: str) -> Optional[dict]:
         return None
     try:
         entry = torch.load(file, map_location="cpu", weights_only=True)
-        os.utime(file)  # recently used: evicted last
-        return entry
     except Exception as err:
         warnings.warn(f"decode cache entry {file} is unreadable ({type(err).__name__}); "
                       "decoding the images again", stacklevel=2)
         return None
+    with contextlib.suppress(OSError):  # a read-only cache still serves its entries
+        os.utime(file)  # recently used: evicted last
+    return entry
 
 
 def save(key: str, entry: dict) -> None:

@@ -250,14 +250,15 @@ def decode_all(items: list[Item], channels: int, size: int, skip_bad_files: bool
             return None
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        decoded = list(pool.map(one, items, chunksize=64))
-    kept = [i for i, d in enumerate(decoded) if d is not None]
+        results = list(pool.map(one, items, chunksize=64))
+    kept = [i for i, r in enumerate(results) if r is not None]
     if not kept:
         raise ValueError("no readable image among the files given")
-    digests = np.frombuffer(b"".join(decoded[i][1] for i in kept), np.uint8)
-    return {"images": torch.from_numpy(np.stack([decoded[i][0] for i in kept])),
-            "kept": torch.tensor(kept), "digests": torch.from_numpy(digests.reshape(len(kept), -1).copy()),
-            "skipped": [it.path for it, d in zip(items, decoded) if d is None]}
+    digests = np.frombuffer(b"".join(results[i][1] for i in kept), np.uint8)
+    return {"images": torch.from_numpy(np.stack([results[i][0] for i in kept])),
+            "kept": torch.tensor(kept),
+            "digests": torch.from_numpy(digests.reshape(len(kept), DIGEST_BYTES).copy()),
+            "skipped": [it.path for it, r in zip(items, results) if r is None]}
 
 
 def keep_once(items: list[Item], keys: list) -> list[int]:
