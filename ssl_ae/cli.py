@@ -7,6 +7,7 @@ line (``--trainer.max_epochs 5``), and prints its resolved config with ``--print
     ssl-ae pretrain --config configs/digits/pretrain.yaml --run-dir runs/a
     ssl-ae finetune --config configs/digits/finetune.yaml --pretrained runs/a --run-dir runs/a
     ssl-ae evaluate --config configs/digits/evaluate.yaml --pretrained runs/a --run-dir runs/a
+    ssl-ae shard --data.source cifar10 --out shards/cifar10     # then --data.source shards
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from . import generate, inference, pipeline
-from .data import SemiSupervisedDataModule
+from .data import SemiSupervisedDataModule, shards
 from .evaluation import selection, sweep
 from .rundir import join_launched_processes, new_run_dir, stage_folder
 
@@ -115,10 +116,18 @@ def build_parser() -> ArgumentParser:
     choose.add_argument("--method", type=str, default="kmeans",
                         help="random, kmeans (default) or spectral (see ssl_ae.evaluation.selection)")
 
+    shard = base_parser("shard", "Convert a source once into LitData shards; train, evaluate and "
+                                 "embed from them with --data.source shards --data.shards_dir OUT "
+                                 "without holding the images in memory.")
+    shard.add_class_arguments(SemiSupervisedDataModule, "data")
+    shard.add_argument("--out", type=str, required=True, help="new folder for the shards")
+    shard.add_argument("--chunk_bytes", type=str, default=shards.CHUNK_BYTES,
+                       help="size of one shard file (LitData chunk), e.g. 8MB")
+
     parser = ArgumentParser(prog="ssl-ae", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     commands = parser.add_subcommands(dest="command")
     for sub in (run, pretrain, finetune, evaluate, choose, predict, embed, reconstruct,
-                sample):
+                sample, shard):
         commands.add_subcommand(sub.prog.split()[-1], sub, help=sub.description)
     return parser
 
@@ -196,6 +205,13 @@ def main(argv: Optional[list[str]] = None) -> None:
         if command == "embed" and join_launched_processes() and init.run_dir is None:
             raise ValueError("ssl-ae embed launched as several processes needs --run-dir, the "
                              "same for every process")
+        if command == "shard":
+            data = init.data
+            shards.write_shards(data.loaded_source(), init.out, data.data_fingerprint,
+                                init.chunk_bytes)
+            print(f"wrote {len(data.source.targets)} images as shards into {init.out}; train from "
+                  f"them with --data.source shards --data.shards_dir {init.out}")
+            return
         run_dir = new_run_dir(init.run_dir)
         dispatch(command, init, run_dir)
     except SIGTERMException:  # Lightning's own: a SystemExit with code 0

@@ -12,6 +12,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from .checkpoints import load_autoencoder, load_classifier
 from .data import SemiSupervisedDataModule
 from .data.folders import read_items, unlabeled_items
+from .data.shards import RowView
 from .evaluation import probes, selection
 from .evaluation.report import contact_sheet, image_grid, save_figure
 
@@ -74,7 +75,7 @@ def reconstruct(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir:
     result side by side as ``reconstructions.png``, and the decoded images as ``.npy``."""
     data.setup()
     autoencoder = load_autoencoder(pretrained, data.image_shape).eval()
-    x = probes.images_to_float(data.source.images[data.split.test[:count]])
+    x = probes.images_to_float(data.source.images[torch.as_tensor(data.split.test[:count])])
     shown = autoencoder.objective.train().corrupt(x) if corrupt else x
     recon = autoencoder.objective.eval().to_pixels(autoencoder.decoder(autoencoder.encoder(shown)))
     np.save(out_dir / "reconstructions.npy", (recon.clamp(0, 1) * 255).round().byte().numpy())
@@ -102,7 +103,7 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
     pool = np.asarray(data.split.unlabeled)
     without_label = pool[data.source.targets[pool] < 0]
     pool = without_label if len(without_label) else pool
-    codes = probes.encode(encoder, data.source.images[torch.as_tensor(pool)]).numpy()
+    codes = probes.encode(encoder, RowView(data.source.images, pool)).numpy()
     chosen = pool[selection.select(codes, budget, method, seed)]
     ids = data.source.ids or [str(i) for i in range(len(data.source.images))]
     names = [ids[i] for i in chosen]
@@ -111,6 +112,6 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
         writer.writerow(["path", "label"])
         writer.writerows([name, ""] for name in names)
     (out_dir / "selected.txt").write_text("\n".join(names) + "\n")
-    return contact_sheet(probes.images_to_float(data.source.images[chosen]), names,
+    return contact_sheet(probes.images_to_float(data.source.images[torch.as_tensor(chosen)]), names,
                          out_dir / "contact_sheet.png",
                          f"{budget} images to label, chosen by {method} (seed {seed})")

@@ -379,10 +379,11 @@ def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]
     module = load_classifier(finetuned, data.image_shape).eval()
     split, images, targets = data.split, data.source.images, data.source.targets
     y_test = targets[split.test]
-    probs = probes.predict_proba(module, probes.images_to_float(images[split.test]))
-    pixels = images.flatten(1).float().numpy() / 255
-    pixel_probs = probes.logistic_regression(pixels[split.labeled], targets[split.labeled],
-                                             pixels[split.test], len(data.source.classes))
+    test_x = probes.images_to_float(images[torch.as_tensor(split.test)])
+    probs = probes.predict_proba(module, test_x)
+    labeled_x = probes.images_to_float(images[torch.as_tensor(split.labeled)])
+    pixel_probs = probes.logistic_regression(labeled_x.flatten(1).numpy(), targets[split.labeled],
+                                             test_x.flatten(1).numpy(), len(data.source.classes))
     frozen = module.hparams.freeze_encoder
     method = f"{'frozen' if frozen else 'fine-tuned'} encoder + {module.head.spec['name']} head"
     k, seed = split.labels_per_class, split.seed

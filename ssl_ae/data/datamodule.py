@@ -10,11 +10,12 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .folders import load_folder
 from .images import conform
 from .pydataset import load_dataset
+from .shards import RowView, ShardImages, ShardStream, load_shards
 from .sources import ImageSource, load_source
 from .splits import Split
 from .transforms import build_augment, default_augment
@@ -22,11 +23,27 @@ from .transforms import build_augment, default_augment
 Part = Literal["unlabeled", "labeled", "val", "test"]
 
 
+def prepared(image: np.ndarray, augment: Optional[Callable[[np.ndarray], np.ndarray]],
+             channels_last: bool = False) -> torch.Tensor:
+    """A uint8 CHW image (HWC with ``channels_last``, for ``augment``), augmented, as CHW
+    floats in [0, 1]."""
+    if augment is None:
+        return torch.as_tensor(image).float().div_(255)
+    hwc = image if channels_last else np.asarray(image).transpose(1, 2, 0)
+    out = augment(hwc)
+    out = out[:, :, None] if out.ndim == 2 else out
+    if out.shape != hwc.shape:
+        raise ValueError(f"augmentation {augment} turned a {hwc.shape} image into {out.shape}; "
+                         "transforms must keep the image size (crop back to image_size after "
+                         "padding or scaling)")
+    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float().div_(255)
+
+
 class ImageTensorDataset(Dataset):
-    """uint8 images held in memory, served as floats in [0, 1], with or without labels.
+    """uint8 images, served as floats in [0, 1], with or without labels.
 
     Args:
-        images: uint8 (N, C, H, W).
+        images: uint8 (N, C, H, W), in memory or read on demand (``shards.RowView``).
         targets: int64 (N,) or None (items are images only).
         augment: an ``HWC uint8 -> HWC uint8`` function (see ``transforms.build_augment``).
     """
@@ -34,23 +51,19 @@ class ImageTensorDataset(Dataset):
     def __init__(self, images: torch.Tensor, targets: Optional[torch.Tensor] = None,
                  augment: Optional[Callable[[np.ndarray], np.ndarray]] = None):
         self.images, self.targets, self.augment = images, targets, augment
-        # One channels-last copy, so each augmented item is a view, not a copy.
-        self._hwc = images.permute(0, 2, 3, 1).contiguous().numpy() if augment else None
+        # In memory, one channels-last copy, so each augmented item is a view, not a copy.
+        in_memory = isinstance(images, torch.Tensor) and augment is not None
+        self._hwc = images.permute(0, 2, 3, 1).contiguous().numpy() if in_memory else None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int):
-        if self.augment is None:
-            x = self.images[i].float().div_(255)
+        if self._hwc is not None:
+            x = prepared(self._hwc[i], self.augment, channels_last=True)
         else:
-            out = self.augment(self._hwc[i])
-            out = out[:, :, None] if out.ndim == 2 else out
-            if out.shape != self._hwc.shape[1:]:
-                raise ValueError(f"augmentation {self.augment} turned a {self._hwc.shape[1:]} "
-                                 f"image into {out.shape}; transforms must keep the image size "
-                                 "(crop back to image_size after padding or scaling)")
-            x = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float().div_(255)
+            image = self.images[i]
+            x = prepared(image.numpy() if self.augment else image, self.augment)
         return x if self.targets is None else (x, self.targets[i])
 
 
@@ -62,14 +75,17 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     Args:
         source: ``digits`` (embedded), ``mnist``, ``fashion_mnist``, ``kmnist``, ``cifar10``,
-            ``cifar100``, ``svhn``, ``stl10``; ``folder`` (the next three keys); or a Dataset
-            class by import path, ``package.module.Class`` (see ``ssl_ae.data.pydataset``).
+            ``cifar100``, ``svhn``, ``stl10``; ``folder`` (the next four keys); ``shards`` (a
+            folder written by ``ssl-ae shard``, ``shards_dir``); or a Dataset class by import
+            path, ``package.module.Class`` (see ``ssl_ae.data.pydataset``).
         root: folder the torchvision datasets are read from (and downloaded to).
         labeled_dir: ``folder``: a folder with one subfolder of images per class.
         unlabeled_dir: ``folder``: a folder of unlabeled images, searched recursively.
         test_dir: ``folder``: a folder with one subfolder per class held out as the test split
             (else a seeded stratified ``test_fraction`` is held out).
         manifest: ``folder``: a ``path,label`` CSV; empty label = unlabeled; paths relative to it.
+        shards_dir: ``shards``: a folder of LitData shards written by ``ssl-ae shard``; the images
+            stay on disk and the unlabeled pool streams while pretraining (``ssl_ae.data.shards``).
         dataset_kwargs: Dataset source: the arguments of the class.
         test_dataset_kwargs: Dataset source: the arguments for its test split (else a holdout).
         channels: convert every image to 1 (grey) or 3 (RGB) channels; None keeps the source's.
@@ -105,6 +121,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def __init__(self, source: str = "digits", root: str = "data",
                  labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
                  test_dir: Optional[str] = None, manifest: Optional[str] = None,
+                 shards_dir: Optional[str] = None,
                  dataset_kwargs: Optional[dict[str, Any]] = None,
                  test_dataset_kwargs: Optional[dict[str, Any]] = None,
                  channels: Optional[int] = None, image_size: Optional[int] = None,
@@ -154,6 +171,17 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise ValueError(f"data.channels must be 1 or 3, got {h.channels}")
         if h.image_size is not None and h.image_size < 1:
             raise ValueError(f"data.image_size must be positive, got {h.image_size}")
+        if self.source_name == "shards":
+            source = load_shards(h.shards_dir)
+            for key, value, held in (("channels", h.channels, source.shape[0]),
+                                     ("image_size", h.image_size, source.shape[1])):
+                if value not in (None, held):
+                    raise ValueError(f"data.{key} is {value} but the shards in {h.shards_dir} "
+                                     f"hold {held}; leave it unset or write the shards again")
+            return source
+        if h.shards_dir:
+            raise ValueError(f"data.shards_dir is only read with source 'shards', not "
+                             f"{self.source_name!r}; set data.source: shards")
         if self.source_name == "folder":
             return load_folder(h.labeled_dir, h.unlabeled_dir, h.manifest, h.channels,
                                h.image_size, h.skip_bad_files, h.test_dir, h.decode_cache)
@@ -164,9 +192,14 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         source.images = conform(source.images, h.channels, h.image_size)
         return source
 
+    def loaded_source(self) -> ImageSource:
+        """The source, loaded (without choosing a split)."""
+        self.source = self.source or self._load_source()
+        return self.source
+
     def split_settings(self) -> dict[str, Any]:
         """The settings that decide the split; a saved split is reused only if they match."""
-        keys = ("source", "labeled_dir", "unlabeled_dir", "test_dir", "manifest",
+        keys = ("source", "labeled_dir", "unlabeled_dir", "test_dir", "manifest", "shards_dir",
                 "dataset_kwargs", "test_dataset_kwargs", "skip_bad_files", "labels_per_class", "labeled_fraction",
                 "labeled_file", "val_fraction", "labeled_in_unlabeled", "test_fraction", "seed")
         return json.loads(json.dumps({k: self.hparams[k] for k in keys}, default=str))
@@ -210,7 +243,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def data_fingerprint(self) -> str:
         """A hash of the images, labels and official test split: equal means the same data."""
         if self._fingerprint is None:
-            self.source = self.source or self._load_source()
+            if self.loaded_source().fingerprint:
+                self._fingerprint = self.source.fingerprint
+                return self._fingerprint
             digest = hashlib.blake2b(digest_size=8)
             digest.update(self.source.images.contiguous().numpy().data)
             digest.update(np.ascontiguousarray(self.source.targets, dtype=np.int64).data)
@@ -269,10 +304,18 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def augment_spec(self, stage: Literal["pretrain", "finetune"]) -> list[dict]:
         """The augmentation pipeline of ``stage``: the configured one or the source's default."""
         spec = self.hparams[f"{stage}_augment"]
-        return default_augment(self.source_name, stage, self.image_shape) if spec is None else spec
+        if spec is not None:
+            return spec
+        # shards keep the default of the source they were written from
+        name = self.source.name if self.source_name == "shards" else self.source_name
+        return default_augment(name, stage, self.image_shape)
 
-    def subset(self, which: Part, labels: bool, augment: Optional[str] = None) -> ImageTensorDataset:
+    def subset(self, which: Part, labels: bool, augment: Optional[str] = None) -> Dataset:
         """The images of one part of the split, as a dataset.
+
+        From shards, the labeled and validation images (few) are read into memory, the test
+        split and the unlabeled pool are read when indexed, and the pool streams while
+        pretraining (a ``ShardStream``).
 
         Args:
             which: ``unlabeled``, ``labeled``, ``val`` or ``test``.
@@ -283,9 +326,18 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         idx = torch.as_tensor(getattr(self.split, which), dtype=torch.long)
         targets = torch.from_numpy(self.source.targets)[idx] if labels else None
         transform = build_augment(self.augment_spec(augment)) if augment else None
-        return ImageTensorDataset(self.source.images[idx], targets, transform)
+        images = self.source.images
+        if not isinstance(images, ShardImages) or which in ("labeled", "val"):
+            return ImageTensorDataset(images[idx], targets, transform)
+        if augment == "pretrain" and not labels:
+            return ShardStream(images.folder, idx.numpy(), len(images), transform, prepared,
+                               self.seed)
+        return ImageTensorDataset(RowView(images, idx.numpy()), targets, transform)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        if isinstance(dataset, IterableDataset):  # it shuffles itself
+            return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
+                              persistent_workers=self.num_workers > 0)
         # While training, a last batch of one image is dropped: BatchNorm cannot normalise it.
         lone = shuffle and len(dataset) % self.batch_size == 1 and len(dataset) > 1
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=lone,

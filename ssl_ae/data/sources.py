@@ -16,10 +16,11 @@ import torch
 
 @dataclass
 class ImageSource:
-    """All images of a dataset in memory.
+    """All images of a dataset: in memory, or on disk for a shard folder.
 
     Attributes:
-        images: uint8 tensor (N, C, H, W).
+        images: uint8 tensor (N, C, H, W), or a :class:`~ssl_ae.data.shards.ShardImages`
+            indexed like one.
         targets: int64 array (N,), class index per image, ``-1`` for an image without a label.
         classes: class names, indexed by target.
         test: indices of the dataset's own test split, or None (a seeded holdout is used).
@@ -27,6 +28,7 @@ class ImageSource:
             ``test/`` for a ``test_dir`` image), or None;
             a ``labeled_file`` may list these instead of indices.
         skipped: unreadable files left out (with ``skip_bad_files``).
+        fingerprint: the data fingerprint, where it is known without hashing ``images``.
     """
 
     name: str
@@ -36,6 +38,7 @@ class ImageSource:
     test: Optional[np.ndarray] = None
     ids: Optional[list[str]] = None
     skipped: list[str] = field(default_factory=list)
+    fingerprint: Optional[str] = None
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -84,8 +84,8 @@ class SweepSpec:
 
 @dataclass
 class Cache:
-    """What every (k, seed) shares: images as floats in [0, 1], targets, frozen codes
-    standardised by the unlabeled images' statistics, their neighbour graph, the spectral
+    """What every (k, seed) shares: the uint8 images (in memory or read from shards), targets,
+    frozen codes standardised by the unlabeled images' statistics, their neighbour graph, the spectral
     features of every image (its eigenmap, standardised the same way), the unlabeled images'
     diffusion coordinates (for choosing images to label), the test split."""
 
@@ -160,7 +160,7 @@ def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
     spectral = np.empty((len(codes), eigenmap.vectors.shape[1]), np.float32)
     spectral[pool], spectral[test] = eigenmap.vectors, eigenmap.transform(torch.from_numpy(codes[test]))
     spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
-    return Cache(probes.images_to_float(images), targets, codes, graph, spectral,
+    return Cache(images, targets, codes, graph, spectral,
                  eigenmap.diffusion, test, pool, data.source.classes, autoencoder.encoder.spec,
                  path)
 
@@ -186,16 +186,22 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     spread = cache.graph.propagate(np.searchsorted(pool, lab), y, num_classes,
                                    spec.propagation_alpha)
     yield "frozen encoder + label propagation", True, cache.graph.extend(spread, z_test)
-    images, pixels = cache.images, cache.images.flatten(1).numpy()
+
+    def floats(rows: np.ndarray) -> torch.Tensor:
+        return probes.images_to_float(cache.images[torch.as_tensor(rows)])
+
+    lab_x, test_x = floats(lab), floats(test)
+    lab_pixels, test_pixels = lab_x.flatten(1).numpy(), test_x.flatten(1).numpy()
     yield "logistic regression on pixels", False, probes.logistic_regression(
-        pixels[lab], y.numpy(), pixels[test], num_classes)
+        lab_pixels, y.numpy(), test_pixels, num_classes)
     yield "logistic regression on PCA", False, probes.pca_logistic_regression(
-        pixels[pool], pixels[lab], y.numpy(), pixels[test], spec.pca_components, num_classes)
+        floats(pool).flatten(1).numpy(), lab_pixels, y.numpy(), test_pixels,
+        spec.pca_components, num_classes)
     yield "same encoder from scratch", False, train_encoder(
-        create_encoder(**cache.encoder_spec), images[lab], y, images[test], num_classes, spec.scratch_steps)
+        create_encoder(**cache.encoder_spec), lab_x, y, test_x, num_classes, spec.scratch_steps)
     if spec.full_finetune:
         yield "full fine-tune", False, train_encoder(
-            load_encoder(cache.pretrained), images[lab], y, images[test], num_classes,
+            load_encoder(cache.pretrained), lab_x, y, test_x, num_classes,
             spec.scratch_steps, lr=1e-3)
 
 
