@@ -60,8 +60,16 @@ def test_shard_images_index_like_a_tensor(digits_shards):
     images, held = load_shards(str(folder)).images, original.loaded_source().images
     assert images.shape == tuple(held.shape)
     for key in (5, -1, slice(100, 340, 3), np.array([900, 3, 3, 1700, 0]),
-                torch.tensor([1796, 12])):
+                torch.tensor([1796, 12]), np.arange(1797) % 7 == 0, np.array([-3, 4])):
         assert torch.equal(images[key], held[key])
+    for key in (1797, -1798, np.array([0, 1797]), np.ones(5, bool)):
+        with pytest.raises(IndexError):
+            images[key]
+
+
+def uint8(image: torch.Tensor) -> np.ndarray:
+    """A streamed image (floats in [0, 1]) back as the uint8 pixels it was written as."""
+    return (image * 255).round().to(torch.uint8).numpy()
 
 
 def test_the_stream_yields_the_part_once_each_epoch_in_a_new_order(digits_shards):
@@ -69,8 +77,8 @@ def test_the_stream_yields_the_part_once_each_epoch_in_a_new_order(digits_shards
     original.setup()
     held = original.source.images
     part = np.asarray(original.split.unlabeled)
-    stream = ShardStream(str(folder), part, len(held), None, lambda image, augment: image)
-    epochs = [list(stream), list(stream)]
+    stream = ShardStream(str(folder), part, len(held), None)
+    epochs = [[uint8(image) for image in stream] for _ in range(2)]
     assert len(stream) == len(epochs[0]) == len(epochs[1]) == len(part)
     wanted = sorted(held[torch.as_tensor(part)].numpy().tobytes()[i * 64:(i + 1) * 64]
                     for i in range(len(part)))
@@ -84,8 +92,8 @@ def stream_in_process(rank: int, world: int, port: int, folder: str, part: np.nd
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world)
-    stream = ShardStream(folder, part, count, None, lambda image, augment: image.tobytes())
-    np.save(f"{out}.{rank}", np.array([len(stream), *map(hash, stream)]))
+    stream = ShardStream(folder, part, count, None)
+    np.save(f"{out}.{rank}", np.array([len(stream), *(hash(uint8(x).tobytes()) for x in stream)]))
     dist.destroy_process_group()
 
 

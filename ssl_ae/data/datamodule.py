@@ -18,25 +18,9 @@ from .pydataset import load_dataset
 from .shards import RowView, ShardImages, ShardStream, load_shards
 from .sources import ImageSource, load_source
 from .splits import Split
-from .transforms import build_augment, default_augment
+from .transforms import build_augment, default_augment, prepared
 
 Part = Literal["unlabeled", "labeled", "val", "test"]
-
-
-def prepared(image: np.ndarray, augment: Optional[Callable[[np.ndarray], np.ndarray]],
-             channels_last: bool = False) -> torch.Tensor:
-    """A uint8 CHW image (HWC with ``channels_last``, for ``augment``), augmented, as CHW
-    floats in [0, 1]."""
-    if augment is None:
-        return torch.as_tensor(image).float().div_(255)
-    hwc = image if channels_last else np.asarray(image).transpose(1, 2, 0)
-    out = augment(hwc)
-    out = out[:, :, None] if out.ndim == 2 else out
-    if out.shape != hwc.shape:
-        raise ValueError(f"augmentation {augment} turned a {hwc.shape} image into {out.shape}; "
-                         "transforms must keep the image size (crop back to image_size after "
-                         "padding or scaling)")
-    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float().div_(255)
 
 
 class ImageTensorDataset(Dataset):
@@ -330,7 +314,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if not isinstance(images, ShardImages) or which in ("labeled", "val"):
             return ImageTensorDataset(images[idx], targets, transform)
         if augment == "pretrain" and not labels:
-            return ShardStream(images.folder, idx.numpy(), len(images), transform, prepared,
+            return ShardStream(images.folder, idx.numpy(), len(images), transform,
                                self.seed)
         return ImageTensorDataset(RowView(images, idx.numpy()), targets, transform)
 

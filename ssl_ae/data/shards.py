@@ -26,7 +26,9 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 from tqdm import tqdm
 
+from ..rundir import partial_folder, replace_folder
 from .sources import ImageSource
+from .transforms import prepared
 
 META = "ssl_ae.json"
 CHUNK_BYTES = "8MB"  # small chunks: a process's share of an epoch is many of them, well mixed
@@ -57,7 +59,7 @@ def write_shards(source: ImageSource, folder: str | Path, fingerprint: str,
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} already exists and is not an empty folder; choose a "
                               "new folder for the shards")
-    partial = folder.with_name(folder.name + ".partial")
+    partial = partial_folder(folder)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
@@ -74,9 +76,7 @@ def write_shards(source: ImageSource, folder: str | Path, fingerprint: str,
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if folder.exists():
-        folder.rmdir()
-    partial.rename(folder)
+    replace_folder(partial, folder)
     return folder
 
 
@@ -117,14 +117,27 @@ class ShardImages:
 
     def __getitem__(self, key) -> torch.Tensor:
         if isinstance(key, (int, np.integer)):
-            return torch.from_numpy(self._read(int(np.arange(len(self))[key])))
-        if isinstance(key, torch.Tensor):
-            key = key.numpy()
-        positions = np.arange(len(self))[key].reshape(-1)
+            return torch.from_numpy(self._read(int(self._positions(key))))
+        positions = self._positions(key).reshape(-1)
         out = np.empty((len(positions), *self.shape[1:]), np.uint8)
         for j in np.argsort(positions, kind="stable"):
             out[j] = self._read(int(positions[j]))
         return torch.from_numpy(out)
+
+    def _positions(self, key) -> np.ndarray:
+        """Non-negative positions for ``key``, checked like a tensor's index, without building an
+        array of every position."""
+        count = len(self)
+        if isinstance(key, slice):
+            return np.arange(*key.indices(count))
+        key = np.asarray(key.numpy() if isinstance(key, torch.Tensor) else key)
+        if key.dtype == bool:
+            if key.shape != (count,):
+                raise IndexError(f"boolean index of shape {key.shape} for {count} images")
+            return np.flatnonzero(key)
+        if key.size and (key.min() < -count or key.max() >= count):
+            raise IndexError(f"index out of range for {count} images")
+        return key.astype(np.int64) % max(count, 1)
 
 
 class RowView:
@@ -166,13 +179,12 @@ class ShardStream(IterableDataset):
         part: indices of the images to yield.
         count: images in the folder.
         augment: an ``HWC uint8 -> HWC uint8`` function, or None.
-        prepare: turns ``(CHW uint8 array, augment)`` into the model's input.
         seed: LitData's shuffling seed (the epoch is added).
     """
 
     def __init__(self, folder: str, part: np.ndarray, count: int,
-                 augment: Optional[Callable], prepare: Callable, seed: int = 0):
-        self.folder, self.augment, self.prepare, self.seed = folder, augment, prepare, seed
+                 augment: Optional[Callable], seed: int = 0):
+        self.folder, self.augment, self.seed = folder, augment, seed
         self.keep = np.zeros(count, dtype=bool)
         self.keep[np.asarray(part, dtype=np.int64)] = True
         self.size, self.epoch = int(self.keep.sum()), 0
@@ -192,7 +204,7 @@ class ShardStream(IterableDataset):
             before = given
             for item in stream:
                 if self.keep[item["index"]]:
-                    yield self.prepare(item["image"], self.augment)
+                    yield prepared(item["image"], self.augment)
                     given += 1
                     if given == quota:
                         return

@@ -19,6 +19,7 @@ import os
 from typing import Any, Callable, Optional
 
 import numpy as np
+import torch
 
 # Albumentations otherwise asks the network for a newer version when imported.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -86,3 +87,19 @@ class Albumentations:
 
     def __repr__(self) -> str:
         return f"Albumentations({[type(t).__name__ for t in self.compose.transforms]})"
+
+
+def prepared(image: np.ndarray, augment: Optional[Callable[[np.ndarray], np.ndarray]],
+             channels_last: bool = False) -> torch.Tensor:
+    """A uint8 CHW image (HWC with ``channels_last``, for ``augment``), augmented, as CHW
+    floats in [0, 1]."""
+    if augment is None:
+        return torch.as_tensor(image).float().div_(255)
+    hwc = image if channels_last else np.asarray(image).transpose(1, 2, 0)
+    out = augment(hwc)
+    out = out[:, :, None] if out.ndim == 2 else out
+    if out.shape != hwc.shape:
+        raise ValueError(f"augmentation {augment} turned a {hwc.shape} image into {out.shape}; "
+                         "transforms must keep the image size (crop back to image_size after "
+                         "padding or scaling)")
+    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float().div_(255)
