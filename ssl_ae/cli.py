@@ -152,10 +152,15 @@ def check_settings(command: str, init) -> None:
 
 
 def dispatch(command: str, init, run_dir: Path) -> None:
-    """Run one command with its instantiated config."""
+    """Run one command with its instantiated config, writing into ``run_dir`` (for ``shard``:
+    the new shard folder)."""
     trainers = {k: init[k].as_dict() for k in ("trainer", "pretrain_trainer", "finetune_trainer")
                 if k in init}
-    if command == "run":
+    if command == "shard":
+        shards.write_shards(init.data.loaded_source(), run_dir, init.data.data_fingerprint,
+                            init.chunk_bytes)
+        print(f"train from the shards with --data.source shards --data.shards_dir {run_dir}")
+    elif command == "run":
         pipeline.run(init.data, run_dir, init.model, init.head, trainers["pretrain_trainer"],
                      trainers["finetune_trainer"], init.overwrite, init.resume)
     elif command == "pretrain":
@@ -205,14 +210,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         if command == "embed" and join_launched_processes() and init.run_dir is None:
             raise ValueError("ssl-ae embed launched as several processes needs --run-dir, the "
                              "same for every process")
-        if command == "shard":
-            data = init.data
-            shards.write_shards(data.loaded_source(), init.out, data.data_fingerprint,
-                                init.chunk_bytes)
-            print(f"wrote {len(data.source.targets)} images as shards into {init.out}; train from "
-                  f"them with --data.source shards --data.shards_dir {init.out}")
-            return
-        run_dir = new_run_dir(init.run_dir)
+        run_dir = Path(init.out) if command == "shard" else new_run_dir(init.run_dir)
         dispatch(command, init, run_dir)
     except SIGTERMException:  # Lightning's own: a SystemExit with code 0
         print(f"ssl-ae {command}: stopped by SIGTERM before it finished", file=sys.stderr)
