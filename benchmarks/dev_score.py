@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, score: Callable[[Cache, np.ndarray, np.ndarray
     spec = SweepSpec(propagation_neighbours=args.neighbours, propagation_alpha=args.alpha,
                      spectral_dims=args.spectral_dims)
     data = SemiSupervisedDataModule(**read_config(args.config, args.data_root)["data"])
-    cache = build_cache(data, args.run_dir, spec.propagation_neighbours, spec.spectral_dims)
+    cache = build_cache(data, args.run_dir, spec)
     scores = [score(cache, *draw(cache, args.k, seed), spec) for seed in args.seeds]
     summary = {name: f"{np.mean([s[name] for s in scores]):.4f} ± "
                      f"{np.std([s[name] for s in scores]):.4f}" for name in scores[0]}

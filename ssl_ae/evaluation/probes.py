@@ -57,7 +57,9 @@ def standardize(train: np.ndarray, *others: np.ndarray, stats_from: np.ndarray) 
 
 def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                         num_classes: Optional[int] = None) -> np.ndarray:
-    model = LogisticRegression(max_iter=5000).fit(train_x, train_y)
+    """L2-regularised multinomial logistic regression (C = 1). Newton-CG reaches the same optimum
+    as L-BFGS in about a tenth of the time on thousands of pixels (ill-conditioned features)."""
+    model = LogisticRegression(solver="newton-cg", max_iter=5000).fit(train_x, train_y)
     return full_proba(model, test_x, num_classes or int(train_y.max()) + 1)
 
 
@@ -68,14 +70,26 @@ def knn(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, neighbours
     return full_proba(model.fit(train_x, train_y), test_x, num_classes or int(train_y.max()) + 1)
 
 
-def pca_logistic_regression(unlabeled_x: np.ndarray, train_x: np.ndarray, train_y: np.ndarray,
-                            test_x: np.ndarray, components: int = 32,
-                            num_classes: Optional[int] = None) -> np.ndarray:
-    """Logistic regression on PCA features fitted to the unlabeled images."""
-    pca = PCA(min(components, *unlabeled_x.shape), random_state=0).fit(unlabeled_x)
-    train, test = standardize(pca.transform(train_x), pca.transform(test_x),
-                              stats_from=pca.transform(unlabeled_x))
-    return logistic_regression(train, train_y, test, num_classes)
+def pca_features(images, pool: np.ndarray, components: int = 32,
+                 batch_size: int = 4096) -> np.ndarray:
+    """PCA features of every image's pixels, fitted to the ``pool`` images (unlabeled: no
+    labels used) and standardised by their statistics.
+
+    Args:
+        images: uint8 (N, C, H, W), a tensor or anything indexed like one (e.g. shards).
+        pool: rows the PCA and the standardisation are fitted to.
+        components: features kept (at most the pool's size and the pixel count).
+        batch_size: images converted to floats at a time.
+    """
+    pool_x = images_to_float(images[torch.as_tensor(pool)]).flatten(1).numpy()
+    pca = PCA(min(components, *pool_x.shape), random_state=0).fit(pool_x)
+    features = np.empty((len(images), pca.n_components_), np.float64)
+    features[pool] = pca.transform(pool_x)
+    rest = np.setdiff1d(np.arange(len(images)), pool)
+    for i in range(0, len(rest), batch_size):
+        rows = rest[i:i + batch_size]
+        features[rows] = pca.transform(images_to_float(images[torch.as_tensor(rows)]).flatten(1).numpy())
+    return standardize(features, stats_from=features[pool])[0]
 
 
 def full_proba(model, test_x: np.ndarray, num_classes: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Results: rows, baselines, the markdown/JSON report and figures."""
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,6 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+from torchmetrics.functional.classification import multiclass_confusion_matrix  # noqa: E402
 
 from ..checkpoints import load_autoencoder  # noqa: E402
 from ..rundir import stage_folder  # noqa: E402
@@ -37,8 +41,6 @@ class Row:
 
 def write_results(rows: list[Row], folder: Path) -> None:
     """results.json (a list of rows) and results.csv (one line per row)."""
-    import csv
-
     (folder / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
     with open(folder / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(Row.__dataclass_fields__))
@@ -218,8 +220,7 @@ def accuracy_curves(lines: dict[str, list[tuple]], path: Path, xlabel: str, ylab
 
 def confusion_figure(probs: np.ndarray, targets: np.ndarray, classes: list[str], path: Path,
                      title: str) -> None:
-    from torchmetrics.functional.classification import multiclass_confusion_matrix
-
+    """The test split's confusion matrix of one method, counts in each cell."""
     matrix = multiclass_confusion_matrix(torch.as_tensor(probs), torch.as_tensor(targets),
                                          len(classes)).numpy()
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -238,13 +239,13 @@ def confusion_figure(probs: np.ndarray, targets: np.ndarray, classes: list[str],
 
 def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, path: Path,
                 max_points: int = 2000, seed: int = 0) -> None:
-    """PCA and t-SNE of frozen codes, coloured by class; the labeled images ringed in black."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
+    """PCA and t-SNE of frozen codes, coloured by class; the labeled images ringed in black
+    (at most ``max_points`` images, a quarter of them labeled ones when there are that many)."""
     rng = np.random.default_rng(seed)
     others = np.setdiff1d(np.arange(len(codes)), labeled)
-    shown = np.concatenate([rng.choice(others, min(max_points, len(others)), replace=False), labeled])
+    labeled = rng.choice(labeled, min(max_points // 4, len(labeled)), replace=False)
+    shown = np.concatenate([rng.choice(others, min(max_points - len(labeled), len(others)),
+                                       replace=False), labeled])
     is_labeled = np.isin(shown, labeled)
     x = codes[shown]
     maps = {"PCA": PCA(2, random_state=seed).fit_transform(x),

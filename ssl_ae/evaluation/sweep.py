@@ -87,7 +87,8 @@ class Cache:
     """What every (k, seed) shares: the uint8 images (in memory or read from shards), targets,
     frozen codes standardised by the unlabeled images' statistics, their neighbour graph, the spectral
     features of every image (its eigenmap, standardised the same way), the unlabeled images'
-    diffusion coordinates (for choosing images to label), the test split."""
+    diffusion coordinates (for choosing images to label), the pixels' PCA features (fitted to
+    the unlabeled images), the test split."""
 
     images: torch.Tensor
     targets: torch.Tensor
@@ -95,6 +96,7 @@ class Cache:
     graph: Graph
     spectral: np.ndarray
     diffusion: np.ndarray
+    pca: np.ndarray
     test: np.ndarray
     pool: np.ndarray
     classes: list[str]
@@ -110,16 +112,16 @@ def feasible_ks(targets: np.ndarray, pool: np.ndarray, ks: list[int]) -> list[in
 def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
               spec: Optional[SweepSpec] = None) -> tuple[list[Row], dict]:
     """Train and score every method for every (k, seed); return the rows and, for the report,
-    every split and the predictions of the frozen linear head on the first seed of the
-    largest k."""
+    every split, the standardised codes and the predictions of the frozen linear head on the
+    first seed of the largest k."""
     spec = spec or SweepSpec()
     spec.check()
-    cache = build_cache(data, pretrained, spec.propagation_neighbours, spec.spectral_dims)
+    cache = build_cache(data, pretrained, spec)
     ks = feasible_ks(cache.targets.numpy(), cache.pool, spec.labels_per_class)
     if not ks:
         raise ValueError(f"no labels_per_class in {spec.labels_per_class} is possible: the "
                          "smallest class has fewer non-test images; choose smaller values")
-    rows, kept = [], {"splits": {}}
+    rows, kept = [], {"splits": {}, "codes": cache.codes}
     jobs = [(k, seed) for k in ks for seed in spec.seeds]
     for k, seed in tqdm(jobs, desc="few-label sweep", unit="split"):
         split = Split.make(cache.targets.numpy(), k, seed, test=cache.test, class_names=cache.classes)
@@ -144,7 +146,8 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
 
 
 def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
-                neighbours: int = 10, spectral_dims: Optional[int] = None) -> Cache:
+                spec: Optional[SweepSpec] = None) -> Cache:
+    spec = spec or SweepSpec()
     data.setup()
     path = resolve_checkpoint(pretrained)
     saved = saved_split(path)
@@ -155,14 +158,14 @@ def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
     images, targets = data.source.images, torch.from_numpy(data.source.targets)
     codes = probes.encode(autoencoder.encoder, images).numpy()
     codes = probes.standardize(codes, stats_from=codes[pool])[0]
-    graph = Graph.build(torch.from_numpy(codes[pool]), neighbours)
-    eigenmap = Eigenmap.fit(graph, spectral_dims or len(data.source.classes))
+    graph = Graph.build(torch.from_numpy(codes[pool]), spec.propagation_neighbours)
+    eigenmap = Eigenmap.fit(graph, spec.spectral_dims or len(data.source.classes))
     spectral = np.empty((len(codes), eigenmap.vectors.shape[1]), np.float32)
     spectral[pool], spectral[test] = eigenmap.vectors, eigenmap.transform(torch.from_numpy(codes[test]))
     spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
-    return Cache(images, targets, codes, graph, spectral,
-                 eigenmap.diffusion, test, pool, data.source.classes, autoencoder.encoder.spec,
-                 path)
+    pca = probes.pca_features(images, pool, spec.pca_components)
+    return Cache(images, targets, codes, graph, spectral, eigenmap.diffusion, pca, test, pool,
+                 data.source.classes, autoencoder.encoder.spec, path)
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):
@@ -194,9 +197,8 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     lab_pixels, test_pixels = lab_x.flatten(1).numpy(), test_x.flatten(1).numpy()
     yield "logistic regression on pixels", False, probes.logistic_regression(
         lab_pixels, y.numpy(), test_pixels, num_classes)
-    yield "logistic regression on PCA", False, probes.pca_logistic_regression(
-        floats(pool).flatten(1).numpy(), lab_pixels, y.numpy(), test_pixels,
-        spec.pca_components, num_classes)
+    yield "logistic regression on PCA", False, probes.logistic_regression(
+        cache.pca[lab], y.numpy(), cache.pca[test], num_classes)
     yield "same encoder from scratch", False, train_encoder(
         create_encoder(**cache.encoder_spec), lab_x, y, test_x, num_classes, spec.scratch_steps)
     if spec.full_finetune:
@@ -257,8 +259,7 @@ def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModu
                                 f"frozen encoder + linear head, k = {kept['k']}")
         images, test = data.source.images, kept["test"]
         report.save_reconstructions(autoencoder, images[test], work / "reconstructions.png")
-        codes = probes.encode(autoencoder.encoder, images).numpy()
-        report.feature_map(codes, data.source.targets, np.asarray(kept["labeled"]),
+        report.feature_map(kept["codes"], data.source.targets, np.asarray(kept["labeled"]),
                            work / "features.png")
         chosen = ""
         if any(r.budget is not None for r in rows):
