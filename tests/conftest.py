@@ -1,15 +1,9 @@
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from ssl_ae.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]  # configs are found from any working directory
-
-QUIET = ["--pretrain_trainer.enable_progress_bar", "false",
-         "--finetune_trainer.enable_progress_bar", "false"]
+from helpers import QUIET, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +17,6 @@ def _own_decode_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SSL_AE_CACHE_DIR", str(tmp_path_factory.mktemp("decoded")))
 
 
-def run_cli(*args: str) -> None:
-    main([str(a) for a in args])
-
-
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A whole `ssl-ae run` on digits with a few epochs: shared, read-only, by many tests."""
@@ -34,7 +24,3 @@ def tiny_run(tmp_path_factory) -> Path:
     run_cli("run", "--run-dir", run_dir, "--pretrain_trainer.max_epochs", 2,
             "--finetune_trainer.max_epochs", 5, *QUIET)
     return run_dir
-
-
-def read_json(path: Path):
-    return json.loads(Path(path).read_text())

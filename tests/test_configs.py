@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 from ssl_ae.cli import build_parser
 
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))

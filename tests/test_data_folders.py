@@ -6,7 +6,7 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import run_cli
+from helpers import run_cli
 from datahelpers import class_folder, write_png
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.folders import load_folder

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from conftest import read_json, run_cli
+from helpers import read_json, run_cli
 from ssl_ae.data import SemiSupervisedDataModule, load_source
 from ssl_ae.data.images import conform
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import read_json
+from helpers import read_json
 from datahelpers import class_folder
 from ssl_ae import pipeline
 from ssl_ae.data import SemiSupervisedDataModule, Split

@@ -1,7 +1,7 @@
 """The README and docs/ link only to files that exist in the repository."""
 import re
 
-from conftest import ROOT
+from helpers import ROOT
 
 LINK = re.compile(r"\]\(([^)#\s]+)")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import QUIET, read_json, run_cli
+from helpers import QUIET, read_json, run_cli
 from datahelpers import write_png
 from ssl_ae import pipeline
 from ssl_ae.callbacks import AtomicCheckpointIO

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import read_json, run_cli
+from helpers import read_json, run_cli
 from ssl_ae.evaluation import probes
 from ssl_ae.checkpoints import load_autoencoder, load_classifier
 from ssl_ae.data import load_source

@@ -3,7 +3,7 @@ no dependency hides inside a function."""
 import ast
 import graphlib
 
-from conftest import ROOT
+from helpers import ROOT
 
 PACKAGE = ROOT / "ssl_ae"
 LOW = ("ssl_ae.nets", "ssl_ae.graph", "ssl_ae.objectives")

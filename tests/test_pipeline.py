@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import QUIET, ROOT, read_json, run_cli
+from helpers import QUIET, ROOT, read_json, run_cli
 from ssl_ae import pipeline
 from ssl_ae.evaluation import probes
 from ssl_ae.checkpoints import load_checkpoint, load_classifier, load_encoder

@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 from ssl_ae import recipes
 from ssl_ae.pipeline import AutoencoderSpec
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from helpers import run_cli
 from datahelpers import class_folder, write_png
 from ssl_ae import inference
 from ssl_ae.data import SemiSupervisedDataModule

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from ssl_ae.evaluation.probes import encode
 from ssl_ae.nets import create_encoder
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def free_port() -> int:

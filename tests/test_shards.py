@@ -15,7 +15,7 @@ from ssl_ae.data import SemiSupervisedDataModule, Split
 from ssl_ae.data.datamodule import prepared
 from ssl_ae.data.shards import META, ShardImages, ShardStream, load_shards, write_shards
 
-from conftest import QUIET, run_cli
+from helpers import QUIET, run_cli
 from test_sharded_encode import free_port
 
 pytest.importorskip("litdata")

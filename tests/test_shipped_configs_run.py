@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, read_json, run_cli
+from helpers import ROOT, read_json, run_cli
 from ssl_ae.checkpoints import load_checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

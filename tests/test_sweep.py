@@ -6,7 +6,7 @@ import pytest
 import numpy as np
 import torch
 
-from conftest import read_json, run_cli
+from helpers import read_json, run_cli
 from ssl_ae.evaluation import probes
 from ssl_ae.data import SemiSupervisedDataModule, load_source
 from ssl_ae.evaluation.metrics import score

@@ -5,7 +5,7 @@ import urllib.error
 import pytest
 import torch
 import yaml
-from conftest import run_cli
+from helpers import run_cli
 
 from ssl_ae.checkpoints import load_autoencoder, load_encoder
 from ssl_ae.nets import create_encoder

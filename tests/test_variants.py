@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import run_cli
+from helpers import run_cli
 from ssl_ae import pipeline
 from ssl_ae.checkpoints import load_autoencoder, load_classifier, load_encoder
 from ssl_ae.data import SemiSupervisedDataModule
