@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from ssl_ae.evaluation.report import accuracy_curves
+from ssl_ae.evaluation.figures import accuracy_curves
 
 LINEAR, PIXELS = "frozen encoder + linear head", "logistic regression on pixels"
 

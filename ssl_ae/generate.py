@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .checkpoints import load_autoencoder
-from .evaluation.report import image_grid, save_figure
+from .evaluation.figures import image_grid, save_figure
 from .rundir import stage_folder
 
 

@@ -14,7 +14,7 @@ from .data import SemiSupervisedDataModule
 from .data.folders import read_items, unlabeled_items
 from .data.shards import RowView
 from .evaluation import probes, selection
-from .evaluation.report import contact_sheet, image_grid, save_figure
+from .evaluation.figures import contact_sheet, image_grid, save_figure
 
 
 def read_folder(folder: str | Path, channels: int, size: int, skip_bad_files: bool = False):

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import yaml
@@ -26,7 +27,9 @@ from .checkpoints import load_checkpoint, load_classifier, load_encoder, read_we
 from .data import SemiSupervisedDataModule, Split
 from .evaluation import probes
 from .evaluation.metrics import score
-from .evaluation.report import Row, save_reconstructions, write_report
+from .evaluation.figures import save_reconstructions
+from .evaluation.report import Shown, write_report
+from .evaluation.results import Row
 from .modules import AutoencoderModule, ClassifierModule
 from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
@@ -375,6 +378,12 @@ def check_same_test_split(data: SemiSupervisedDataModule, pretrained: Path) -> N
 def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]:
     """Score a finetuned checkpoint on the test split, next to logistic regression on the
     pixels of the same labeled images."""
+    return score_finetuned(data, finetuned)[0]
+
+
+def score_finetuned(data: SemiSupervisedDataModule,
+                    finetuned: str | Path) -> tuple[list[Row], Shown]:
+    """:func:`evaluate`'s rows and, for the report, the finetuned classifier's predictions."""
     data.setup()
     module = load_classifier(finetuned, data.image_shape).eval()
     split, images, targets = data.split, data.source.images, data.source.targets
@@ -387,8 +396,9 @@ def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]
     frozen = module.hparams.freeze_encoder
     method = f"{'frozen' if frozen else 'fine-tuned'} encoder + {module.head.spec['name']} head"
     k, seed = split.labels_per_class, split.seed
-    return [Row(method, frozen, k, seed, **score(probs, y_test)),
+    rows = [Row(method, frozen, k, seed, **score(probs, y_test)),
             Row("logistic regression on pixels", False, k, seed, **score(pixel_probs, y_test))]
+    return rows, Shown(method, k, probs, y_test, np.asarray(split.labeled))
 
 
 def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str | Path] = None,
@@ -422,6 +432,6 @@ def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str |
             torch.distributed.destroy_process_group()
         if rank_zero_only.rank != 0:
             return []
-        rows = evaluate(data, finetuned)
-        write_report(rows, work / "report", checkpoint, data, overwrite or resume)
+        rows, shown = score_finetuned(data, finetuned)
+        write_report(rows, work / "report", checkpoint, data, overwrite or resume, shown=shown)
     return rows

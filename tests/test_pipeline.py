@@ -25,8 +25,14 @@ def test_run_writes_the_output_contract(tiny_run):
         assert row["seed"] == 0
     again = pipeline.evaluate(SemiSupervisedDataModule(), tiny_run / "finetune")
     assert {r["method"]: r["accuracy"] for r in rows} == {r.method: r.accuracy for r in again}
-    assert "| frozen encoder + linear head | yes | 10 | 0 |" in (tiny_run / "report" / "report.md").read_text()
-    assert (tiny_run / "report" / "reconstructions.png").stat().st_size > 1000
+    linear = next(r["accuracy"] for r in rows if r["method"] == "frozen encoder + linear head")
+    report = (tiny_run / "report" / "report.md").read_text()
+    assert "| method | frozen encoder | k = 10 |" in report
+    assert f"| frozen encoder + linear head | yes | {linear:.3f} |" in report
+    for figure in ("reconstructions", "confusion", "features"):
+        assert (tiny_run / "report" / f"{figure}.png").stat().st_size > 1000
+    assert read_json(tiny_run / "report" / "splits" / "run.json")["labeled"] == read_json(
+        tiny_run / "finetune" / "split.json")["labeled"]
     assert not list(tiny_run.glob("*.partial"))
 
 

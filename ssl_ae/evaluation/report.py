@@ -1,118 +1,114 @@
-"""Results: rows, baselines, the markdown/JSON report and figures."""
+"""The report of an evaluation, one run's split or a whole sweep alike: results files, tables,
+``report.md`` and its figures."""
 from __future__ import annotations
 
-import csv
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
-from torchmetrics.functional.classification import multiclass_confusion_matrix  # noqa: E402
-
-from ..checkpoints import load_autoencoder  # noqa: E402
-from ..rundir import stage_folder  # noqa: E402
+from .. import generate
+from ..checkpoints import load_autoencoder
+from ..rundir import stage_folder
+from . import figures, probes
+from .results import Row, best_frozen, stratified, summarize, write_results
 
 
 @dataclass
-class Row:
-    """One measured result: a method on one split: ``labels_per_class`` images of each class
-    drawn with ``seed`` (``selection`` "stratified"), or ``budget`` images in all chosen by a
-    selection method (``labels_per_class`` None)."""
+class Shown:
+    """One method's test predictions, drawn as the report's confusion matrix; its labeled
+    images are ringed in the map of the codes."""
 
     method: str
-    frozen_encoder: bool
     labels_per_class: Optional[int]
-    seed: int
-    accuracy: float
-    balanced_accuracy: float
-    macro_f1: float
-    ece: float
-    selection: str = "stratified"
-    budget: Optional[int] = None
+    probs: np.ndarray
+    targets: np.ndarray
+    labeled: np.ndarray
 
 
-def write_results(rows: list[Row], folder: Path) -> None:
-    """results.json (a list of rows) and results.csv (one line per row)."""
-    (folder / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    with open(folder / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(Row.__dataclass_fields__))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
+def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, data,
+                 overwrite: bool = False, *, splits: Optional[dict] = None,
+                 codes: Optional[np.ndarray] = None, shown: Optional[Shown] = None) -> list[dict]:
+    """Write the report of ``rows`` into ``out_dir`` and return their mean ± std summary.
 
+    ``results.json``/``.csv`` (every row), ``splits/`` (the labeled images of every split),
+    ``report.md`` and its figures: accuracy against labels per class (when there are several)
+    and against the labeling budget (when images were chosen), the confusion matrix of
+    ``shown``, PCA and t-SNE of the frozen codes, reconstructions of test images and, for a
+    VAE, prior samples and interpolations.
 
-def image_grid(images: torch.Tensor, ncols: int) -> np.ndarray:
-    """(N, C, H, W) in [0, 1] -> one (rows*H, ncols*W, C) array with 1-pixel gaps."""
-    n, c, h, w = images.shape
-    nrows = -(-n // ncols)
-    grid = np.ones((nrows * (h + 1), ncols * (w + 1), c), dtype=np.float32)
-    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
-        r, k = divmod(i, ncols)
-        grid[r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = img
-    return grid
-
-
-@torch.no_grad()
-def save_reconstructions(module, images_uint8: torch.Tensor, path: Path, n: int = 16) -> None:
-    """Save test images (top row of each pair) above their reconstructions."""
-    module = module.eval().cpu()
-    x = images_uint8[:n].float() / 255
-    recon = module(x).clamp(0, 1)
-    pairs = torch.stack([x, recon], 1)
-    rows = [pairs[i:i + 8].transpose(0, 1).flatten(0, 1) for i in range(0, len(x), 8)]
-    grid = image_grid(torch.cat(rows), ncols=min(8, len(x)))
-    save_figure(grid, path, "test images (odd rows) and their reconstructions (even rows)")
-
-
-def save_figure(grid: np.ndarray, path: Path, title: str) -> Path:
-    """Save an image grid from :func:`image_grid` as a titled PNG."""
-    fig, ax = plt.subplots(figsize=(8, grid.shape[0] / grid.shape[1] * 8 + 0.4))
-    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
-    return path
-
-
-def markdown_table(rows: list[Row]) -> str:
-    lines = ["| method | frozen encoder | labels per class | seed | accuracy | balanced acc. | macro F1 | ECE |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r.method} | {'yes' if r.frozen_encoder else 'no'} | {r.labels_per_class} | "
-              f"{r.seed} | {r.accuracy:.4f} | {r.balanced_accuracy:.4f} | {r.macro_f1:.4f} | "
-              f"{r.ece:.4f} |" for r in rows]
-    return "\n".join(lines)
-
-
-def write_report(rows: list[Row], out_dir: Path, pretrained: Path, data, overwrite: bool = False) -> None:
-    """Write results.json, report.md and reconstructions.png into ``out_dir``."""
-    with stage_folder(out_dir, overwrite, resumable=False) as work:
+    Args:
+        rows: every method on every split.
+        out_dir: the report folder, written whole or not at all.
+        pretrained: the pretraining run or checkpoint whose encoder was evaluated.
+        data: the (set up) data module the rows were measured on.
+        overwrite: replace an existing report.
+        splits: name -> :class:`~ssl_ae.data.Split` of every split; default: the data
+            module's own, named ``run``.
+        codes: the frozen codes of every image, for their map; default: encoded here.
+        shown: the predictions drawn as a confusion matrix; none: no confusion matrix.
+    """
+    summary = summarize(rows)
+    autoencoder = load_autoencoder(pretrained, data.image_shape)
+    splits = splits or {"run": data.split}
+    if codes is None:
+        codes = probes.encode(autoencoder.encoder, data.source.images).numpy()
+    test = np.asarray(next(iter(splits.values())).test)
+    labeled = np.asarray(shown.labeled if shown is not None else data.split.labeled)
+    count = len({r.seed for r in rows})
+    seeds = f"mean ± std over {count} seeds" if count > 1 else "one seed"
+    with stage_folder(Path(out_dir), overwrite, resumable=False) as work:
         write_results(rows, work)
-        split = data.split
+        (work / "splits").mkdir()
+        for name, split in splits.items():
+            split.save(work / "splits" / f"{name}.json")
+        sections = ["## Test accuracy\n\n" + summary_table(summary),
+                    "Balanced accuracy, macro F1 and expected calibration error per run are in "
+                    "`results.csv`; the labeled images of every run are in `splits/`."]
+        if len({s["labels_per_class"] for s in stratified(summary)}) > 1:
+            figures.label_curve(summary, work / "label_curve.png")
+            sections.append("![accuracy against labels](label_curve.png)")
+        if shown is not None:
+            figures.confusion_figure(shown.probs, shown.targets, data.source.classes,
+                                     work / "confusion.png",
+                                     f"{shown.method}, k = {shown.labels_per_class}")
+            sections.append("![confusion matrix](confusion.png)")
+        figures.feature_map(codes, data.source.targets, labeled, work / "features.png")
+        figures.save_reconstructions(autoencoder, data.source.images[torch.as_tensor(test[:16])],
+                                     work / "reconstructions.png")
+        sections += ["![frozen codes](features.png)", "![reconstructions](reconstructions.png)"]
+        if any(r.budget is not None for r in rows):
+            figures.selection_curve(summary, work / "selection_curve.png")
+            sections += ["## Which images to label\n\nAt each budget (labeled images in all) the "
+                         "images are chosen from the frozen codes of the non-test images, without "
+                         "their labels (`random`: a uniform draw, which a user who cannot see the "
+                         "classes would make), then every method trains on them.",
+                         selection_table(summary), "![accuracy against budget](selection_curve.png)"]
+        if getattr(autoencoder.objective, "needs_code", None) == "gaussian":
+            written = generate.write_samples(autoencoder, data.source.images[torch.as_tensor(test)],
+                                             work)
+            sections += [f"![{p.stem}]({p.name})" for p in written]
         (work / "report.md").write_text(
-            f"# ssl_ae report\n\nData: `{data.source_name}`, {len(split.labeled)} labeled images "
-            f"({split.labels_per_class} per class, seed {split.seed}), {len(split.unlabeled)} "
-            f"unlabeled, {len(split.test)} test (never used for training or selection).\n\n"
-            f"{markdown_table(rows)}\n\n![reconstructions](reconstructions.png)\n")
-        save_reconstructions(load_autoencoder(pretrained, data.image_shape),
-                             data.subset("test", labels=False).images, work / "reconstructions.png")
-    print(markdown_table(rows))
+            f"# Few-label evaluation: `{data.source_name}`\n\n"
+            f"Encoder: `{pretrained}`. Test split: {len(test)} images held out before "
+            "pretraining and never used for training or selection. Every method trains on the "
+            f"same labeled images of each split and is scored once on the test split; {seeds}."
+            "\n\n" + "\n\n".join(sections) + "\n")
+    print(summary_table(summary))
+    return summary
 
 
-def stratified(summary: list[dict]) -> list[dict]:
-    return [s for s in summary if s["selection"] == "stratified"]
+def mean_std(entry: dict) -> str:
+    """An entry's accuracy, with its std when it is a mean over several seeds."""
+    std = f" ± {entry['accuracy_std']:.3f}" if entry["seeds"] > 1 else ""
+    return f"{entry['accuracy']:.3f}{std}"
 
 
 def summary_table(summary: list[dict]) -> str:
-    """Mean ± std over seeds, one row per method, one column per labels-per-class value."""
+    """Mean ± std over seeds (a single seed's accuracy alone), one row per method, one column
+    per labels-per-class value."""
     summary = stratified(summary)
     ks = sorted({s["labels_per_class"] for s in summary})
     methods = list(dict.fromkeys((s["method"], s["frozen_encoder"]) for s in summary))
@@ -120,39 +116,9 @@ def summary_table(summary: list[dict]) -> str:
     lines = ["| method | frozen encoder | " + " | ".join(f"k = {k}" for k in ks) + " |",
              "| --- | --- | " + " | ".join("---" for _ in ks) + " |"]
     for method, frozen in methods:
-        cells = [f"{cell[method, k]['accuracy']:.3f} ± {cell[method, k]['accuracy_std']:.3f}"
-                 if (method, k) in cell else "" for k in ks]
+        cells = [mean_std(cell[method, k]) if (method, k) in cell else "" for k in ks]
         lines.append(f"| {method} | {'yes' if frozen else 'no'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def contact_sheet(images: torch.Tensor, names: list[str], path: Path, title: str,
-                  ncols: int = 10) -> Path:
-    """Images (N, C, H, W) in [0, 1], each captioned with its name, as one PNG."""
-    nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows + 0.4),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, name in zip(axes.flat, images, names):
-        pixels = img.permute(1, 2, 0).numpy()
-        ax.imshow(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, cmap="gray", vmin=0, vmax=1)
-        ax.set_title(name if len(name) <= 18 else "..." + name[-15:], fontsize=6)
-    fig.suptitle(title, fontsize=9)
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
-    return path
-
-
-def best_frozen(summary: list[dict]) -> dict[tuple[str, int], dict]:
-    """Per (selection, budget) the frozen-encoder method with the best mean accuracy."""
-    best: dict[tuple[str, int], dict] = {}
-    for s in summary:
-        key = (s["selection"], s["budget"])
-        if s["budget"] is not None and s["frozen_encoder"] and (
-                key not in best or s["accuracy"] > best[key]["accuracy"]):
-            best[key] = s
-    return best
 
 
 def selection_table(summary: list[dict]) -> str:
@@ -174,90 +140,3 @@ def selection_table(summary: list[dict]) -> str:
                  if (selection, b) in best else "" for b in budgets]
         lines.append(f"| best frozen-encoder row | {selection} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def selection_curve(summary: list[dict], path: Path) -> None:
-    """Best frozen-encoder accuracy against the labeling budget, one line per selection method."""
-    lines: dict[str, list[tuple]] = {}
-    for (selection, budget), s in best_frozen(summary).items():
-        lines.setdefault(selection, []).append((budget, s["accuracy"], s["accuracy_std"]))
-    accuracy_curves(lines, path, "labeled images in all", "test accuracy, best frozen-encoder row",
-                    dashed=lambda selection: selection == "random", figsize=(6, 4),
-                    legend={"title": "images chosen by"})
-
-
-def label_curve(summary: list[dict], path: Path) -> None:
-    """Test accuracy against labels per class, one line per method, std over seeds as bars."""
-    lines: dict[str, list[tuple]] = {}
-    for s in stratified(summary):
-        lines.setdefault(s["method"], []).append((s["labels_per_class"], s["accuracy"],
-                                                  s["accuracy_std"]))
-    accuracy_curves(lines, path, "labeled images per class", "test accuracy",
-                    dashed=lambda method: "frozen" not in method, figsize=(7, 4.5),
-                    legend={"fontsize": 8})
-
-
-def accuracy_curves(lines: dict[str, list[tuple]], path: Path, xlabel: str, ylabel: str,
-                    dashed, figsize: tuple[float, float], legend: dict) -> None:
-    """One line per name of (x, mean accuracy, std) points, std as bars, x on a log scale;
-    ``dashed(name)`` marks the baselines."""
-    fig, ax = plt.subplots(figsize=figsize)
-    for name, points in lines.items():
-        x, acc, std = zip(*sorted(points))
-        ax.errorbar(x, acc, yerr=std, marker="o", capsize=3, label=name,
-                    linestyle="--" if dashed(name) else "-")
-    ax.set_xscale("log")
-    ticks = sorted({x for points in lines.values() for x, _, _ in points})
-    ax.set_xticks(ticks, [str(x) for x in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(**legend)
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
-
-
-def confusion_figure(probs: np.ndarray, targets: np.ndarray, classes: list[str], path: Path,
-                     title: str) -> None:
-    """The test split's confusion matrix of one method, counts in each cell."""
-    matrix = multiclass_confusion_matrix(torch.as_tensor(probs), torch.as_tensor(targets),
-                                         len(classes)).numpy()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.imshow(matrix, cmap="Blues")
-    for (i, j), n in np.ndenumerate(matrix):
-        ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
-                color="white" if n > matrix.max() / 2 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(classes)), classes, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
-
-
-def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, path: Path,
-                max_points: int = 2000, seed: int = 0) -> None:
-    """PCA and t-SNE of frozen codes, coloured by class; the labeled images ringed in black
-    (at most ``max_points`` images, a quarter of them labeled ones when there are that many)."""
-    rng = np.random.default_rng(seed)
-    others = np.setdiff1d(np.arange(len(codes)), labeled)
-    labeled = rng.choice(labeled, min(max_points // 4, len(labeled)), replace=False)
-    shown = np.concatenate([rng.choice(others, min(max_points - len(labeled), len(others)),
-                                       replace=False), labeled])
-    is_labeled = np.isin(shown, labeled)
-    x = codes[shown]
-    maps = {"PCA": PCA(2, random_state=seed).fit_transform(x),
-            "t-SNE": TSNE(2, init="pca", random_state=seed,
-                          perplexity=min(30, len(x) - 1)).fit_transform(x)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    for ax, (name, xy) in zip(axes, maps.items()):
-        ax.scatter(xy[~is_labeled, 0], xy[~is_labeled, 1], c=targets[shown][~is_labeled],
-                   cmap="tab10", s=4, alpha=0.6)
-        ax.scatter(xy[is_labeled, 0], xy[is_labeled, 1], c=targets[shown][is_labeled],
-                   cmap="tab10", s=40, edgecolors="black", linewidths=1.2)
-        ax.set_title(f"{name} of frozen codes (ringed: labeled)")
-        ax.set_xticks([]), ax.set_yticks([])
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)

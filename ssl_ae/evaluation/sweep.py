@@ -15,16 +15,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import generate
 from ..checkpoints import load_autoencoder, load_encoder, resolve_checkpoint
 from ..data import SemiSupervisedDataModule, Split
 from ..graph import Eigenmap, Graph
 from ..modules import ClassifierModule
 from ..nets import create_encoder, create_head
-from ..rundir import check_writable, saved_split, stage_folder
+from ..rundir import check_writable, saved_split
 from . import probes, report
 from .metrics import score
-from .report import Row
+from .results import Row
 from .selection import METHODS, select
 
 
@@ -113,7 +112,7 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
               spec: Optional[SweepSpec] = None) -> tuple[list[Row], dict]:
     """Train and score every method for every (k, seed); return the rows and, for the report,
     every split, the standardised codes and the predictions of the frozen linear head on the
-    first seed of the largest k."""
+    first seed of the largest k (``shown``)."""
     spec = spec or SweepSpec()
     spec.check()
     cache = build_cache(data, pretrained, spec)
@@ -130,8 +129,8 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
             y_test = cache.targets[cache.test]
             rows.append(Row(method, frozen, k, seed, **score(probs, y_test)))
             if method == "frozen encoder + linear head" and k == ks[-1] and seed == spec.seeds[0]:
-                kept.update(probs=probs, targets=y_test.numpy(), labeled=split.labeled, k=k,
-                            test=cache.test)
+                kept["shown"] = report.Shown(method, k, probs, y_test.numpy(),
+                                             np.asarray(split.labeled))
     picks = [(b, seed, how) for b in spec.budgets for seed in spec.seeds for how in spec.selection]
     pool_codes, y_test = cache.codes[cache.pool], cache.targets[cache.test]
     for budget, seed, how in tqdm(picks, desc="images chosen to label", unit="split"):
@@ -216,73 +215,10 @@ def train_encoder(encoder: torch.nn.Module, train_x: torch.Tensor, train_y: torc
     return probes.predict_proba(probes.train_classifier(module, train_x, train_y, steps), test_x)
 
 
-def summarize(rows: list[Row]) -> list[dict]:
-    """Mean and std over seeds of every metric, per method and k."""
-    groups: dict[tuple, list[Row]] = {}
-    for r in rows:
-        key = (r.method, r.frozen_encoder, r.labels_per_class, r.selection, r.budget)
-        groups.setdefault(key, []).append(r)
-    out = []
-    for (method, frozen, k, selection, budget), members in groups.items():
-        entry = {"method": method, "frozen_encoder": frozen, "labels_per_class": k,
-                 "selection": selection, "budget": budget, "seeds": len(members)}
-        for metric in ("accuracy", "balanced_accuracy", "macro_f1", "ece"):
-            values = np.array([getattr(m, metric) for m in members])
-            entry[metric], entry[f"{metric}_std"] = float(values.mean()), float(values.std())
-        out.append(entry)
-    return out
-
-
 def evaluate(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
              spec: Optional[SweepSpec] = None, overwrite: bool = False) -> list[dict]:
     """Run the sweep and write its report into ``out_dir``; return the mean ± std summary."""
     check_writable(Path(out_dir), overwrite)  # before the work, not after it
     rows, kept = run_sweep(data, pretrained, spec)
-    summary = write_sweep_report(rows, kept, data, pretrained, Path(out_dir), overwrite)
-    print(report.summary_table(summary))
-    return summary
-
-
-def write_sweep_report(rows: list[Row], kept: dict, data: SemiSupervisedDataModule,
-                       pretrained: str | Path, out_dir: Path, overwrite: bool = False) -> list[dict]:
-    """results.csv/json, report.md and figures for a finished sweep; return the summary."""
-    summary = summarize(rows)
-    autoencoder = load_autoencoder(pretrained, data.image_shape)
-    with stage_folder(out_dir, overwrite, resumable=False) as work:
-        report.write_results(rows, work)
-        (work / "splits").mkdir()
-        for name, split in kept["splits"].items():
-            split.save(work / "splits" / f"{name}.json")
-        report.label_curve(summary, work / "label_curve.png")
-        report.confusion_figure(kept["probs"], kept["targets"], data.source.classes,
-                                work / "confusion.png",
-                                f"frozen encoder + linear head, k = {kept['k']}")
-        images, test = data.source.images, kept["test"]
-        report.save_reconstructions(autoencoder, images[test], work / "reconstructions.png")
-        report.feature_map(kept["codes"], data.source.targets, np.asarray(kept["labeled"]),
-                           work / "features.png")
-        chosen = ""
-        if any(r.budget is not None for r in rows):
-            report.selection_curve(summary, work / "selection_curve.png")
-            chosen = ("## Which images to label\n\nAt each budget (labeled images in all) "
-                      "the images are chosen from the frozen codes of the non-test images, "
-                      "without their labels (`random`: a uniform draw, which a user who cannot "
-                      "see the classes would make), then every method trains on them.\n\n"
-                      + report.selection_table(summary)
-                      + "\n\n![accuracy against budget](selection_curve.png)\n\n")
-        vae_figures = ""
-        if getattr(autoencoder.objective, "needs_code", None) == "gaussian":
-            written = generate.write_samples(autoencoder, images[test], work)
-            vae_figures = "".join(f"![{p.stem}]({p.name})\n\n" for p in written)
-        (work / "report.md").write_text(
-            f"# Few-label evaluation: `{data.source_name}`\n\n"
-            f"Encoder: `{pretrained}`. Test split: {len(test)} images held out before "
-            "pretraining and never used for training or selection. Each row trains on the same "
-            "k labeled images per class (seeded) with a fixed schedule; mean ± std over "
-            f"{len({r.seed for r in rows})} seeds.\n\n"
-            "## Test accuracy\n\n" + report.summary_table(summary) + "\n\n"
-            "Balanced accuracy, macro F1 and expected calibration error per run are in "
-            "`results.csv`; the labeled images of every run are in `splits/`.\n\n![accuracy against labels](label_curve.png)\n\n"
-            "![confusion matrix](confusion.png)\n\n![frozen codes](features.png)\n\n"
-            "![reconstructions](reconstructions.png)\n\n" + chosen + vae_figures)
-    return summary
+    return report.write_report(rows, out_dir, pretrained, data, overwrite, splits=kept["splits"],
+                               codes=kept["codes"], shown=kept["shown"])
