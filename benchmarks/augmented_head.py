@@ -1,7 +1,7 @@
 """The linear head trained on the labeled images plus turned, zoomed and shifted copies of them
 (still labeled images only), on the development metric of ``dev_score.py``.
 
-    PYTHONPATH=. python benchmarks/augmented_head.py RUN_DIR --config configs/mnist/pretrain.yaml \
+    python benchmarks/augmented_head.py RUN_DIR --config configs/mnist/pretrain.yaml \
         --data.root DATA [--k 10] [--seeds 0 1 2]
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ weight decay, one-cycle schedule) trains it in a plain loop at 32-bit precision.
 seed, k labeled images per class are drawn from the N and the other images are scored:
 logistic regression on their standardised codes and label propagation over all N codes.
 
-    PYTHONPATH=. python benchmarks/colour_proxy.py DATA/train --per-class 1000 --epochs 4 \
+    python benchmarks/colour_proxy.py DATA/train --per-class 1000 --epochs 4 \
         --spec '{encoder: conv, code_dim: 128, encoder_kwargs: {widths: [32, 64, 128]}, ...}'
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ Four variants that are not in the package live here: a projection head between t
 the InfoNCE loss, elastic distortion of the input, nearest-neighbour positives (NNCLR) and a
 clustering term (IIC).
 
-    PYTHONPATH=. python benchmarks/contrast_proxy.py --data.root DATA [--contrast 0.1] \
+    python benchmarks/contrast_proxy.py --data.root DATA [--contrast 0.1] \
         [--temperature 0.1] [--strength 0.1] [--rotate 20] [--scale 0.3] [--elastic 3] \
         [--widths 24 48] [--epochs 6] [--bf16] [--cluster 1] ...
 """

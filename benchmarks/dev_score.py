@@ -9,7 +9,7 @@ features of that graph (the scored images are in the graph, so they get their ei
 rather than the Nyström extension a test image gets). Choosing settings by this number leaves
 the test split untouched for the final ``ssl-ae evaluate``.
 
-    PYTHONPATH=. python benchmarks/dev_score.py RUN_DIR --config configs/mnist/pretrain.yaml \
+    python benchmarks/dev_score.py RUN_DIR --config configs/mnist/pretrain.yaml \
         --data.root DATA [--k 10] [--seeds 0 1 2] [--neighbours 10] [--alpha 0.99] \
         [--spectral-dims 10]
 """

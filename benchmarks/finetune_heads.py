@@ -5,7 +5,7 @@ time) and head, finetune through the package's own ``pipeline.finetune`` (Traine
 on the pretrained run, reload the checkpoint and score it on the test split with
 ``pipeline.evaluate``; print the mean ± std of each head as JSON, plus the finetune wall time.
 
-    PYTHONPATH=. python benchmarks/finetune_heads.py RUN_DIR --config configs/mnist/finetune.yaml \
+    python benchmarks/finetune_heads.py RUN_DIR --config configs/mnist/finetune.yaml \
         --data.root DATA [--heads linear spectral] [--seeds 0 1 2 3 4] [--out OUT_DIR]
 """
 from __future__ import annotations

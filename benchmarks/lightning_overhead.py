@@ -7,7 +7,7 @@ side is the pipeline's own Trainer (CSV and TensorBoard loggers, last.ckpt, dive
 progress bar off as in the plain loop. Each run is a fresh process, so peak resident memory is
 its own; the two alternate, round after round, so a slower moment of the machine hits both.
 
-    PYTHONPATH=. python benchmarks/lightning_overhead.py --config configs/mnist/pretrain.yaml \
+    python benchmarks/lightning_overhead.py --config configs/mnist/pretrain.yaml \
         --data.root DATA --rounds 5 --out benchmarks/lightning_overhead.json
 
 Without ``--config`` it uses the digits defaults (no download needed).

@@ -1,6 +1,6 @@
 """How fast the data loader serves images, next to how fast pretraining consumes them.
 
-    PYTHONPATH=. python benchmarks/loader_speed.py --root data [--threads 1] [--num-workers 0]
+    python benchmarks/loader_speed.py --root data [--threads 1] [--num-workers 0]
 
 For each image shape it reports the training loader's images/second with the source's default
 pretraining augmentations (and with crop+flip on the MNIST shape, for comparison), and the

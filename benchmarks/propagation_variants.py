@@ -6,7 +6,7 @@ one-pixel shifts (test-time augmentation); and self-training, a linear or MLP he
 the non-test images with the labels propagation gave them (the labeled images keep their own),
 either all of them or only the more confident half.
 
-    PYTHONPATH=. python benchmarks/propagation_variants.py RUN_DIR \
+    python benchmarks/propagation_variants.py RUN_DIR \
         --config configs/mnist/pretrain.yaml --data.root DATA [--k 10] [--seeds 0 1 2]
 """
 from __future__ import annotations

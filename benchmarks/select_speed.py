@@ -1,6 +1,6 @@
 """How long `ssl-ae select` takes to choose from a large pool: each method on N random codes.
 
-    PYTHONPATH=. python benchmarks/select_speed.py --images 100000 --dims 64 --budget 100
+    python benchmarks/select_speed.py --images 100000 --dims 64 --budget 100
 
 The codes are Gaussian, so only the time means anything; the pool's encoding is not included
 (it is one pass of the encoder, as in `ssl-ae embed`).

@@ -3,7 +3,7 @@ no optimiser) on random images, and its decoder alone, with the weights channels
 ``AutoencoderModule`` keeps them) or in the default layout, at 32-bit and under bfloat16
 autocast. The median of ``--repeats`` timed steps after two untimed ones.
 
-    PYTHONPATH=. python benchmarks/step_time.py --config configs/mnist/pretrain.yaml \
+    python benchmarks/step_time.py --config configs/mnist/pretrain.yaml \
         [--image-shape 1 28 28] [--batch-size 256] [--repeats 15]
 """
 from __future__ import annotations

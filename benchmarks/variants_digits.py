@@ -12,8 +12,8 @@ runs already done are skipped and several processes can share the work; the tabl
 over seeds, sample std) is written to ``benchmarks/variants_digits.md``, every run's rows to
 ``benchmarks/variants_digits.json``.
 
-    PYTHONPATH=. python benchmarks/variants_digits.py                      # all variants, seeds 0 1 2
-    PYTHONPATH=. python benchmarks/variants_digits.py --variants vae --seeds 0
+    python benchmarks/variants_digits.py                      # all variants, seeds 0 1 2
+    python benchmarks/variants_digits.py --variants vae --seeds 0
 """
 from __future__ import annotations
 
