@@ -23,7 +23,6 @@ SHARED = REPO.parent / "shared" / "datasets"
 SWEEP_METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
                  "frozen encoder + logistic regression", "frozen encoder + kNN",
                  "frozen encoder + label propagation",
-                 "frozen encoder + propagated labels + logistic regression",
                  "frozen encoder + spectral features + linear head",
                  "logistic regression on pixels", "logistic regression on PCA",
                  "same encoder from scratch"}

@@ -23,14 +23,3 @@ def test_a_class_missing_from_the_labeled_images_still_gets_its_column(probe):
     probs = getattr(probes, probe)(train_x, train_y, test_x, num_classes=3)
     assert probs.shape == (5, 3) and (probs[:, 2] == 0).all()
     assert np.allclose(probs.sum(1), 1)
-
-
-def test_propagated_logistic_regression_learns_the_propagated_classes():
-    rng = np.random.default_rng(0)
-    pool_x, test_x = rng.normal(size=(200, 2)), rng.normal(size=(50, 2))
-    spread = np.stack([pool_x[:, 0] < 0, pool_x[:, 0] >= 0], 1).astype(float)  # class: sign of x
-    labeled = np.array([int(np.argmin(pool_x[:, 0])), int(np.argmax(pool_x[:, 0]))])
-    probs = probes.propagated_logistic_regression(pool_x, spread, labeled, np.array([0, 1]),
-                                                  test_x, num_classes=3)
-    assert probs.shape == (50, 3) and (probs[:, 2] == 0).all()
-    assert (probs.argmax(1) == (test_x[:, 0] >= 0)).mean() > 0.95

@@ -63,26 +63,6 @@ def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
     return full_proba(model, test_x, num_classes or int(train_y.max()) + 1)
 
 
-def propagated_logistic_regression(pool_x: np.ndarray, spread: np.ndarray,
-                                   labeled: np.ndarray, labels: np.ndarray, test_x: np.ndarray,
-                                   num_classes: Optional[int] = None) -> np.ndarray:
-    """Logistic regression on every pool image, each with its label-propagation class (the
-    labeled ones with their own label): a linear classifier on the codes that the unlabeled
-    images' positions in the graph have trained.
-
-    Args:
-        pool_x: features of the graph's images (labeled and unlabeled).
-        spread: their class distributions after propagation, (len(pool_x), classes).
-        labeled: positions of the labeled images in ``pool_x``.
-        labels: their labels.
-        test_x: features to predict.
-        num_classes: columns of the output (default: the largest label + 1).
-    """
-    targets = np.asarray(spread).argmax(1)
-    targets[labeled] = labels
-    return logistic_regression(pool_x, targets, test_x, num_classes or int(labels.max()) + 1)
-
-
 def knn(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, neighbours: int = 5,
         num_classes: Optional[int] = None) -> np.ndarray:
     """Cosine k-nearest neighbours (k capped by the labeled images available)."""

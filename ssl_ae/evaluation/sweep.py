@@ -185,12 +185,9 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
         train, y.numpy(), test_codes, num_classes)
     yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes,
                                                    spec.knn_neighbours, num_classes)
-    in_pool = np.searchsorted(pool, lab)
-    spread = cache.graph.propagate(in_pool, y, num_classes, spec.propagation_alpha)
+    spread = cache.graph.propagate(np.searchsorted(pool, lab), y, num_classes,
+                                   spec.propagation_alpha)
     yield "frozen encoder + label propagation", True, cache.graph.extend(spread, z_test)
-    yield "frozen encoder + propagated labels + logistic regression", True, \
-        probes.propagated_logistic_regression(cache.codes[pool], spread.numpy(), in_pool,
-                                              y.numpy(), test_codes, num_classes)
 
     def floats(rows: np.ndarray) -> torch.Tensor:
         return probes.images_to_float(cache.images[torch.as_tensor(rows)])
