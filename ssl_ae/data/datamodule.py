@@ -279,11 +279,6 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.setup()
         return self.source.shape
 
-    @property
-    def num_classes(self) -> int:
-        self.setup()
-        return len(self.source.classes)
-
     # ----- datasets and loaders ---------------------------------------------------------------
     def augment_spec(self, stage: Literal["pretrain", "finetune"]) -> list[dict]:
         """The augmentation pipeline of ``stage``: the configured one or the source's default."""

@@ -43,7 +43,6 @@ class ClassifierModule(pl.LightningModule):
             self.encoder.requires_grad_(False).eval()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
     def train(self, mode: bool = True) -> "ClassifierModule":
         """Switch modes as usual, but a frozen encoder always stays in eval mode."""
@@ -71,11 +70,6 @@ class ClassifierModule(pl.LightningModule):
         x, y = batch
         self.val_acc(self(x), y)
         self.log("val/acc", self.val_acc, prog_bar=True, batch_size=len(y))
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        x, y = batch
-        self.test_acc(self(x), y)
-        self.log("test/acc", self.test_acc, batch_size=len(y))
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]

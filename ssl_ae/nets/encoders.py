@@ -133,9 +133,4 @@ class ResNetEncoder(Encoder):
         self.head = CodeLayer(512, code_dim, code)
 
 
-def count_parameters(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
-__all__ = ["ConvEncoder", "MLPEncoder", "ResNetEncoder", "create_encoder", "list_encoders",
-           "count_parameters"]
+__all__ = ["ConvEncoder", "MLPEncoder", "ResNetEncoder", "create_encoder", "list_encoders"]
