@@ -81,14 +81,16 @@ def pca_features(images, pool: np.ndarray, components: int = 32,
         components: features kept (at most the pool's size and the pixel count).
         batch_size: images converted to floats at a time.
     """
-    pool_x = images_to_float(images[torch.as_tensor(pool)]).flatten(1).numpy()
+    def pixels(rows: np.ndarray) -> np.ndarray:
+        return images_to_float(images[torch.as_tensor(rows)]).flatten(1).numpy()
+
+    pool_x = pixels(pool)
     pca = PCA(min(components, *pool_x.shape), random_state=0).fit(pool_x)
     features = np.empty((len(images), pca.n_components_), np.float64)
     features[pool] = pca.transform(pool_x)
     rest = np.setdiff1d(np.arange(len(images)), pool)
     for i in range(0, len(rest), batch_size):
-        rows = rest[i:i + batch_size]
-        features[rows] = pca.transform(images_to_float(images[torch.as_tensor(rows)]).flatten(1).numpy())
+        features[rest[i:i + batch_size]] = pca.transform(pixels(rest[i:i + batch_size]))
     return standardize(features, stats_from=features[pool])[0]
 
 

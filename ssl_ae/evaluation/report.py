@@ -85,7 +85,8 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
                          "images are chosen from the frozen codes of the non-test images, without "
                          "their labels (`random`: a uniform draw, which a user who cannot see the "
                          "classes would make), then every method trains on them.",
-                         selection_table(summary), "![accuracy against budget](selection_curve.png)"]
+                         selection_table(summary),
+                         "![accuracy against budget](selection_curve.png)"]
         if getattr(autoencoder.objective, "needs_code", None) == "gaussian":
             written = generate.write_samples(autoencoder, data.source.images[torch.as_tensor(test)],
                                              work)
