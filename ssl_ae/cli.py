@@ -28,8 +28,6 @@ from .rundir import join_launched_processes, new_run_dir, stage_folder
 
 # Trainer arguments the stages own: they write logs and checkpoints into the run folder.
 TRAINER_SKIP = {"logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins"}
-PRETRAIN_TRAINER = {"max_epochs": 60}
-FINETUNE_TRAINER = {"max_epochs": 100, "log_every_n_steps": 1}
 
 
 def add_trainer(parser: ArgumentParser, key: str, defaults: dict) -> None:
@@ -64,18 +62,18 @@ def add_pretrained(parser: ArgumentParser) -> None:
 def build_parser() -> ArgumentParser:
     pretrain = stage_parser("pretrain", "Pretrain an autoencoder on the unlabeled images.")
     pretrain.add_class_arguments(pipeline.AutoencoderSpec, "model")
-    add_trainer(pretrain, "trainer", PRETRAIN_TRAINER)
+    add_trainer(pretrain, "trainer", pipeline.PRETRAIN_TRAINER)
 
     finetune = stage_parser("finetune", "Train a classifier head on a pretrained encoder.")
     add_pretrained(finetune)
     finetune.add_class_arguments(pipeline.HeadSpec, "head")
-    add_trainer(finetune, "trainer", FINETUNE_TRAINER)
+    add_trainer(finetune, "trainer", pipeline.FINETUNE_TRAINER)
 
     run = stage_parser("run", "Pretrain, finetune and evaluate in one run folder.")
     run.add_class_arguments(pipeline.AutoencoderSpec, "model")
     run.add_class_arguments(pipeline.HeadSpec, "head")
-    add_trainer(run, "pretrain_trainer", PRETRAIN_TRAINER)
-    add_trainer(run, "finetune_trainer", FINETUNE_TRAINER)
+    add_trainer(run, "pretrain_trainer", pipeline.PRETRAIN_TRAINER)
+    add_trainer(run, "finetune_trainer", pipeline.FINETUNE_TRAINER)
 
     evaluate = stage_parser("evaluate", "Few-label sweep: labels per class x seeds, every method "
                                         "and baseline on the same splits, with a report.")

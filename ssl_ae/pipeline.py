@@ -198,6 +198,12 @@ class HeadSpec:
                                 lr=self.lr, weight_decay=self.weight_decay, class_names=classes)
 
 
+# Each stage's Trainer settings where its ``trainer`` argument leaves them out (the CLI shows
+# them as its defaults).
+PRETRAIN_TRAINER = {"max_epochs": 60}
+FINETUNE_TRAINER = {"max_epochs": 100, "log_every_n_steps": 1}
+
+
 def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
     """A Trainer that logs to metrics.csv and tensorboard/ and keeps checkpoints/last.ckpt in
     ``out_dir``."""
@@ -308,18 +314,19 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
         data: the data module; its test split is never seen here.
         out_dir: the stage folder, e.g. ``runs/x/pretrain``.
         model: the autoencoder to build (default :class:`AutoencoderSpec`).
-        trainer: keyword arguments for ``pl.Trainer`` (``max_epochs``, ``devices``, ...).
+        trainer: keyword arguments for ``pl.Trainer`` (``max_epochs``, ``devices``, ...) over
+            :data:`PRETRAIN_TRAINER`.
         overwrite: replace an existing, non-empty ``out_dir``.
         resume: continue an interrupted run from its last checkpoint.
     """
-    out_dir = Path(out_dir)
+    out_dir, trainer = Path(out_dir), {**PRETRAIN_TRAINER, **(trainer or {})}
     data.setup()
     model = (model or AutoencoderSpec()).resolved(data.image_shape)
     module = model.build(data.image_shape)
     fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
-            save_config(work, data=dict(data.hparams), model=model, trainer=trainer or {})
+            save_config(work, data=dict(data.hparams), model=model, trainer=trainer)
             data.save_split(work)
         loaders = data.train_dataloader(), data.validation_dataloader(labels=False)
         if fit_stage(module, *loaders, fitter, work, resume).is_global_zero:
@@ -339,11 +346,11 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         pretrained: pretrain checkpoint, pretrain folder or run folder.
         out_dir: the stage folder, e.g. ``runs/x/finetune``.
         head: the head to train (default: a linear head on the frozen encoder).
-        trainer: keyword arguments for ``pl.Trainer``.
+        trainer: keyword arguments for ``pl.Trainer`` over :data:`FINETUNE_TRAINER`.
         overwrite: replace an existing, non-empty ``out_dir``.
         resume: continue an interrupted run from its last checkpoint.
     """
-    out_dir = Path(out_dir)
+    out_dir, trainer = Path(out_dir), {**FINETUNE_TRAINER, **(trainer or {})}
     data.reuse_split(saved_split(Path(pretrained)))  # the pretrain stage's, if same settings
     data.setup()
     encoder = load_encoder(pretrained, data.image_shape)
@@ -356,7 +363,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
             save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
-                        trainer=trainer or {})
+                        trainer=trainer)
             data.save_split(work)
         fit_stage(module, data.labeled_dataloader(), data.validation_dataloader(labels=True),
                   fitter, work, resume)

@@ -1,9 +1,11 @@
+import csv
 import pickle
 import shutil
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from helpers import QUIET, ROOT, read_json, run_cli
 from ssl_ae import pipeline
@@ -163,3 +165,15 @@ def test_a_spectral_head_needs_a_frozen_encoder(tiny_run):
     spec = pipeline.HeadSpec(head="spectral", freeze_encoder=False)
     with pytest.raises(ValueError, match="pass them and set head.freeze_encoder true"):
         spec.build(load_encoder(tiny_run), [str(c) for c in range(10)], torch.zeros(5, 1, 8, 8))
+
+
+def test_python_stages_default_to_the_cli_trainer_settings(tmp_path):
+    data = SemiSupervisedDataModule()
+    pipeline.pretrain(data, tmp_path / "pretrain", trainer={"limit_train_batches": 1,
+                                                           "enable_progress_bar": False})
+    saved = yaml.safe_load((tmp_path / "pretrain" / "config.yaml").read_text())["trainer"]
+    assert saved == {**pipeline.PRETRAIN_TRAINER, "limit_train_batches": 1,
+                     "enable_progress_bar": False}
+    with open(tmp_path / "pretrain" / "metrics.csv") as f:
+        epochs = {int(row["epoch"]) for row in csv.DictReader(f) if row["epoch"]}
+    assert max(epochs) == pipeline.PRETRAIN_TRAINER["max_epochs"] - 1
