@@ -24,7 +24,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from . import generate, inference, pipeline
 from .data import SemiSupervisedDataModule, shards
 from .evaluation import selection, sweep
-from .rundir import join_launched_processes, new_run_dir, stage_folder
+from .rundir import join_launched_processes, leave_process_group, new_run_dir, stage_folder
 
 # Trainer arguments the stages own: they write logs and checkpoints into the run folder.
 TRAINER_SKIP = {"logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins"}
@@ -210,6 +210,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                              "same for every process")
         run_dir = Path(init.out) if command == "shard" else new_run_dir(init.run_dir)
         dispatch(command, init, run_dir)
+        leave_process_group()
     except SIGTERMException:  # Lightning's own: a SystemExit with code 0
         print(f"ssl-ae {command}: stopped by SIGTERM before it finished", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)

@@ -142,6 +142,14 @@ def join_launched_processes() -> bool:
     return launched
 
 
+def leave_process_group() -> None:
+    """Once every process is here, leave the process group, so that no process exits while
+    another still talks to it (gloo aborts a process torn down mid-exchange)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def wait_for_main_process() -> None:
     """In a multi-process run, wait until every process (the main one moving folders) is here."""
     if dist.is_available() and dist.is_initialized():
