@@ -31,7 +31,7 @@ def test_run_writes_the_output_contract(tiny_run):
     report = (tiny_run / "report" / "report.md").read_text()
     assert "| method | frozen encoder | k = 10 |" in report
     assert f"| frozen encoder + linear head | yes | {linear:.3f} |" in report
-    for figure in ("reconstructions", "confusion", "features"):
+    for figure in ("reconstructions", "confusion", "features", "label_curve"):
         assert (tiny_run / "report" / f"{figure}.png").stat().st_size > 1000
     assert read_json(tiny_run / "report" / "splits" / "run.json")["labeled"] == read_json(
         tiny_run / "finetune" / "split.json")["labeled"]

@@ -34,8 +34,8 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
     """Write the report of ``rows`` into ``out_dir`` and return their mean ± std summary.
 
     ``results.json``/``.csv`` (every row), ``splits/`` (the labeled images of every split),
-    ``report.md`` and its figures: accuracy against labels per class (when there are several)
-    and against the labeling budget (when images were chosen), the confusion matrix of
+    ``report.md`` and its figures: accuracy against labels per class and against the labeling
+    budget (when images were chosen), the confusion matrix of
     ``shown``, PCA and t-SNE of the frozen codes, reconstructions of test images and, for a
     VAE, prior samples and interpolations.
 
@@ -67,9 +67,8 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
         sections = ["## Test accuracy\n\n" + summary_table(summary),
                     "Balanced accuracy, macro F1 and expected calibration error per run are in "
                     "`results.csv`; the labeled images of every run are in `splits/`."]
-        if len({s["labels_per_class"] for s in stratified(summary)}) > 1:
-            figures.label_curve(summary, work / "label_curve.png")
-            sections.append("![accuracy against labels](label_curve.png)")
+        figures.label_curve(summary, work / "label_curve.png")
+        sections.append("![accuracy against labels](label_curve.png)")
         if shown is not None:
             figures.confusion_figure(shown.probs, shown.targets, data.source.classes,
                                      work / "confusion.png",
