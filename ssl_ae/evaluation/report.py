@@ -35,9 +35,9 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
 
     ``results.json``/``.csv`` (every row), ``splits/`` (the labeled images of every split),
     ``report.md`` and its figures: accuracy against labels per class and against the labeling
-    budget (when images were chosen), the confusion matrix of
-    ``shown``, PCA and t-SNE of the frozen codes, reconstructions of test images and, for a
-    VAE, prior samples and interpolations.
+    budget (when images were chosen), the confusion matrix of ``shown``, PCA and t-SNE of the
+    frozen codes, reconstructions of test images and, for a VAE, prior samples and
+    interpolations.
 
     Args:
         rows: every method on every split.
@@ -131,9 +131,8 @@ def selection_table(summary: list[dict]) -> str:
     lines = ["| method | images chosen by | " + " | ".join(f"{b} labels" for b in budgets) + " |",
              "| --- | --- | " + " | ".join("---" for _ in budgets) + " |"]
     for method, selection in dict.fromkeys((s["method"], s["selection"]) for s in picked):
-        cells = [f"{cell[method, selection, b]['accuracy']:.3f} ± "
-                 f"{cell[method, selection, b]['accuracy_std']:.3f}"
-                 if (method, selection, b) in cell else "" for b in budgets]
+        cells = [mean_std(cell[method, selection, b]) if (method, selection, b) in cell else ""
+                 for b in budgets]
         lines.append(f"| {method} | {selection} | " + " | ".join(cells) + " |")
     for selection in dict.fromkeys(s["selection"] for s in picked):
         cells = [f"**{best[selection, b]['accuracy']:.3f}** ({best[selection, b]['method']})"
