@@ -6,34 +6,23 @@ from pathlib import Path
 from torch import nn
 
 from .modules import AutoencoderModule, ClassifierModule
-from .modules.autoencoder import CHECKPOINT_KEY
+from .modules.saved_state import CHECKPOINT_KEY
 from .nets import create_decoder, create_encoder, create_head
 from .objectives import create_objective
-from .rundir import STAGE_CHECKPOINT
+from .rundir import resolve_checkpoint
 from .safe_load import read_weights_only
-
-
-def resolve_checkpoint(path: str | Path, stage: str = "pretrain") -> Path:
-    """Accept a checkpoint file, a stage folder or a run folder; return the checkpoint file."""
-    path = Path(path)
-    candidates = [path, path / STAGE_CHECKPOINT, path / stage / STAGE_CHECKPOINT]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"no {stage} checkpoint at {path}: expected a .ckpt file, a {stage} folder holding "
-        f"{STAGE_CHECKPOINT}, or a run folder holding {stage}/{STAGE_CHECKPOINT}")
 
 
 def load_checkpoint(path: str | Path, kind: str = "autoencoder") -> dict:
     """Read an ssl_ae checkpoint of ``kind`` without running any code stored in it."""
-    path = resolve_checkpoint(path, "pretrain" if kind == "autoencoder" else "finetune")
+    stage = "pretrain" if kind == "autoencoder" else "finetune"
+    path = resolve_checkpoint(path, stage)
     checkpoint = read_weights_only(path, f"expected an ssl_ae {kind} checkpoint")
     info = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
     if not info or info.get("kind") != kind:
         found = info.get("kind") if info else "no ssl_ae metadata"
         raise ValueError(f"{path} is not an ssl_ae {kind} checkpoint (found: {found}); pass the "
-                         f"checkpoint written by `ssl-ae {'pretrain' if kind == 'autoencoder' else 'finetune'}`")
+                         f"checkpoint written by `ssl-ae {stage}`")
     checkpoint["path"] = path
     return checkpoint
 

@@ -21,7 +21,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from . import generate, inference, pipeline
+from . import inference, pipeline
 from .data import SemiSupervisedDataModule, shards
 from .evaluation import selection, sweep
 from .rundir import join_launched_processes, leave_process_group, new_run_dir, stage_folder
@@ -170,8 +170,8 @@ def dispatch(command: str, init, run_dir: Path) -> None:
     elif command == "evaluate":
         sweep.evaluate(init.data, init.pretrained, run_dir / "report", init.sweep, init.overwrite)
     elif command == "sample":
-        generate.sample(init.data, init.pretrained, run_dir / "samples", init.num, init.pairs,
-                        init.steps, init.seed, init.overwrite)
+        inference.sample(init.data, init.pretrained, run_dir / "samples", init.num, init.pairs,
+                         init.steps, init.seed, init.overwrite)
     else:
         with stage_folder(run_dir / command, init.overwrite, resumable=False) as work:
             if command == "predict":

@@ -6,9 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoints import load_autoencoder
 from .evaluation.figures import image_grid, save_figure
-from .rundir import stage_folder
 
 
 @torch.no_grad()
@@ -83,21 +81,3 @@ def write_samples(module: nn.Module, test_images: torch.Tensor, out_dir: Path, n
               title="decoded codes on the line between two test images' codes (one pair a row)")
     return written
 
-
-def sample(data, pretrained: str | Path, out_dir: str | Path, num: int = 64, pairs: int = 4,
-           steps: int = 10, seed: int = 0, overwrite: bool = False) -> list[Path]:
-    """The ``sample`` stage: load a pretrained autoencoder and write its image grids.
-
-    Args:
-        data: the data module (its test images are the interpolation ends).
-        pretrained: pretrain checkpoint, pretrain folder or run folder.
-        out_dir: the stage folder, e.g. ``runs/x/samples``.
-        num, pairs, steps, seed: see :func:`write_samples`.
-        overwrite: replace an existing, non-empty ``out_dir``.
-    """
-    module = load_autoencoder(pretrained, data.image_shape)
-    out_dir = Path(out_dir)
-    with stage_folder(out_dir, overwrite, resumable=False) as work:
-        names = [p.name for p in write_samples(module, data.subset("test", labels=False).images,
-                                               work, num, pairs, steps, seed)]
-    return [out_dir / name for name in names]

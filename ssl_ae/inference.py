@@ -1,5 +1,5 @@
-"""Using trained checkpoints: classify a folder, export codes, show reconstructions, choose
-which images to label."""
+"""Using trained checkpoints: classify a folder, export codes, show reconstructions and
+samples, choose which images to label."""
 from __future__ import annotations
 
 import csv
@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from . import generate
 from .checkpoints import load_autoencoder, load_classifier
 from .data import SemiSupervisedDataModule
 from .data.folders import read_items, unlabeled_items
 from .data.shards import RowView
 from .evaluation import probes, selection
 from .evaluation.figures import contact_sheet, image_grid, save_figure
+from .rundir import stage_folder
 
 
 def read_folder(folder: str | Path, channels: int, size: int, skip_bad_files: bool = False):
@@ -115,3 +117,23 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
     return contact_sheet(probes.images_to_float(data.source.images[torch.as_tensor(chosen)]), names,
                          out_dir / "contact_sheet.png",
                          f"{budget} images to label, chosen by {method} (seed {seed})")
+
+
+def sample(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path, num: int = 64, pairs: int = 4,
+           steps: int = 10, seed: int = 0, overwrite: bool = False) -> list[Path]:
+    """The ``sample`` stage: load a pretrained autoencoder and write its image grids.
+
+    Args:
+        data: the data module (its test images are the interpolation ends).
+        pretrained: pretrain checkpoint, pretrain folder or run folder.
+        out_dir: the stage folder, e.g. ``runs/x/samples``.
+        num, pairs, steps, seed: see :func:`~ssl_ae.generate.write_samples`.
+        overwrite: replace an existing, non-empty ``out_dir``.
+    """
+    module = load_autoencoder(pretrained, data.image_shape)
+    out_dir = Path(out_dir)
+    with stage_folder(out_dir, overwrite, resumable=False) as work:
+        test_images = data.subset("test", labels=False).images
+        names = [p.name for p in generate.write_samples(module, test_images, work, num, pairs,
+                                                        steps, seed)]
+    return [out_dir / name for name in names]

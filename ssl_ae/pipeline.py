@@ -35,8 +35,8 @@ from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
 from .nets.heads import heads
 from .objectives import create_objective
-from .rundir import (STAGE_CHECKPOINT, holds_results, new_run_dir, partial_folder, run_folder,
-                     saved_split, stage_folder)
+from .rundir import (STAGE_CHECKPOINT, holds_results, leave_process_group, new_run_dir,
+                     partial_folder, run_folder, saved_split, stage_folder)
 
 
 @dataclass
@@ -435,8 +435,7 @@ def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str |
         if not stage_done("finetune"):
             finetune(data, checkpoint, work / "finetune", head, finetune_trainer, overwrite,
                      resume)
-        if torch.distributed.is_initialized():  # training is distributed, evaluation is not
-            torch.distributed.destroy_process_group()
+        leave_process_group()  # training is distributed, evaluation is not
         if rank_zero_only.rank != 0:
             return []
         rows, shown = score_finetuned(data, finetuned)

@@ -156,6 +156,18 @@ def wait_for_main_process() -> None:
         dist.barrier()
 
 
+def resolve_checkpoint(path: str | Path, stage: str = "pretrain") -> Path:
+    """Accept a checkpoint file, a stage folder or a run folder; return the checkpoint file."""
+    path = Path(path)
+    candidates = [path, path / STAGE_CHECKPOINT, path / stage / STAGE_CHECKPOINT]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no {stage} checkpoint at {path}: expected a .ckpt file, a {stage} folder holding "
+        f"{STAGE_CHECKPOINT}, or a run folder holding {stage}/{STAGE_CHECKPOINT}")
+
+
 def saved_split(pretrained: Path) -> Optional[Path]:
     """The split.json the pretrain stage of ``pretrained`` wrote, if any."""
     folder = pretrained if pretrained.is_dir() else pretrained.parent.parent

@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from .checkpoints import load_weights
-from .modules.autoencoder import CHECKPOINT_KEY
+from .modules.saved_state import CHECKPOINT_KEY
 
 SHAPE_KEYS = ("name", "in_channels", "out_channels", "image_size", "code_dim", "code")
 

@@ -11,7 +11,7 @@ from ssl_ae import pipeline
 from ssl_ae.checkpoints import load_autoencoder, load_classifier, load_encoder
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.generate import interpolate, sample_prior
-from ssl_ae.modules.autoencoder import CHECKPOINT_KEY
+from ssl_ae.modules.saved_state import CHECKPOINT_KEY
 from ssl_ae.nets import create_decoder, create_encoder, list_encoders
 from ssl_ae.objectives import Denoising, Masked, Siamese, create_objective, list_objectives
 from ssl_ae.objectives.contractive import (jacobian_norm_autograd, jacobian_norm_sigmoid,

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoints import load_autoencoder, load_encoder, resolve_checkpoint
+from ..checkpoints import load_autoencoder, load_encoder
 from ..data import SemiSupervisedDataModule, Split
 from ..graph import Eigenmap, Graph
 from ..modules import ClassifierModule
 from ..nets import create_encoder, create_head
-from ..rundir import check_writable, saved_split
+from ..rundir import check_writable, resolve_checkpoint, saved_split
 from . import probes, report
 from .metrics import score
 from .results import Row

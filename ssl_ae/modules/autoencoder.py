@@ -8,9 +8,7 @@ import torch
 from torch import nn
 
 from ..objectives import Objective
-from .rng import rng_state, set_rng_state
-
-CHECKPOINT_KEY = "ssl_ae"
+from .saved_state import CHECKPOINT_KEY, rng_state, set_rng_state
 
 
 class AutoencoderModule(pl.LightningModule):

@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from .autoencoder import CHECKPOINT_KEY
-from .rng import rng_state, set_rng_state
+from .saved_state import CHECKPOINT_KEY, rng_state, set_rng_state
 
 # A frozen encoder is in eval mode on purpose; Lightning warns about any module in eval mode.
 warnings.filterwarnings("ignore", message=r"Found .* module\(s\) in eval mode")

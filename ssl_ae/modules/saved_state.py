@@ -1,9 +1,13 @@
-"""Random-number state in checkpoints, so a resumed run draws the same noise and shuffles."""
+"""What the modules save in a checkpoint beside their weights: their spec, under
+``CHECKPOINT_KEY``, and the random-number state, so a resumed run draws the same noise and
+shuffles."""
 from __future__ import annotations
 
 import random
 
 import torch
+
+CHECKPOINT_KEY = "ssl_ae"
 
 
 def rng_state() -> dict:
