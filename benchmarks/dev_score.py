@@ -9,9 +9,16 @@ features of that graph (the scored images are in the graph, so they get their ei
 rather than the Nyström extension a test image gets). Choosing settings by this number leaves
 the test split untouched for the final ``ssl-ae evaluate``.
 
+With ``--held-out F`` the scored images are instead a seeded fraction F of the non-test images
+kept out of everything, as the test split is: the graph, the eigenmap, the standardisation and
+the PCA are fitted to the other non-test images, the labeled images are drawn from those, and
+every row of ``ssl-ae evaluate`` is scored on the held-out images by the sweep's own code. A
+method that learns from the unlabeled images (the graph rows) is then scored on images it never
+saw, as on the test split.
+
     python benchmarks/dev_score.py RUN_DIR --config configs/mnist/pretrain.yaml \
         --data.root DATA [--k 10] [--seeds 0 1 2] [--neighbours 10] [--alpha 0.99] \
-        [--spectral-dims 10]
+        [--spectral-dims 10] [--held-out 0.1]
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ import torch
 from ssl_ae.evaluation import probes
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.splits import Split
-from ssl_ae.evaluation.sweep import Cache, SweepSpec, build_cache
+from ssl_ae.evaluation.sweep import Cache, SweepSpec, build_cache, cache_codes, methods
 
 from common import read_config
 
@@ -52,6 +59,26 @@ def score_split(cache: Cache, lab: np.ndarray, held: np.ndarray, spec: SweepSpec
     return {name: float((p.argmax(1) == truth).mean()) for name, p in probs.items()}
 
 
+def held_out(cache: Cache, fraction: float, spec: SweepSpec) -> tuple[Cache, np.ndarray]:
+    """A cache whose test images are a seeded ``fraction`` of the non-test images and whose
+    pool is the rest, and every image a labeled draw must avoid (both test splits)."""
+    pool = cache.pool
+    held = np.sort(np.random.default_rng(0).choice(pool, round(fraction * len(pool)),
+                                                    replace=False))
+    dev = cache_codes(cache.images, cache.targets.numpy(), cache.codes, held,
+                      np.setdiff1d(pool, held), cache.classes, cache.encoder_spec,
+                      cache.pretrained, spec)
+    return dev, np.union1d(cache.test, held)
+
+
+def score_held_out(cache: Cache, avoid: np.ndarray, k: int, seed: int, spec: SweepSpec) -> dict:
+    """Every sweep row's accuracy on the held-out images, for one labeled draw."""
+    split = Split.make(cache.targets.numpy(), k, seed, test=avoid, class_names=cache.classes)
+    truth = cache.targets[cache.test].numpy()
+    return {method: float((probs.argmax(1) == truth).mean())
+            for method, _, probs in methods(cache, split, spec)}
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("run_dir", help="a pretraining run (or its checkpoint)")
@@ -68,13 +95,20 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace, score: Callable[[Cache, np.ndarray, np.ndarray, SweepSpec], dict]) -> None:
+def run(args: argparse.Namespace,
+        score: Callable[[Cache, np.ndarray, np.ndarray, SweepSpec], dict]) -> None:
     """Score every seed's draw with ``score`` and print the mean ± std of each row as JSON."""
     spec = SweepSpec(propagation_neighbours=args.neighbours, propagation_alpha=args.alpha,
                      spectral_dims=args.spectral_dims)
     data = SemiSupervisedDataModule(**read_config(args.config, args.data_root)["data"])
     cache = build_cache(data, args.run_dir, spec)
-    scores = [score(cache, *draw(cache, args.k, seed), spec) for seed in args.seeds]
+    if getattr(args, "held_out", None):
+        if not 0 < args.held_out < 1:
+            raise SystemExit(f"--held-out must be in (0, 1), got {args.held_out}")
+        dev, avoid = held_out(cache, args.held_out, spec)
+        scores = [score_held_out(dev, avoid, args.k, seed, spec) for seed in args.seeds]
+    else:
+        scores = [score(cache, *draw(cache, args.k, seed), spec) for seed in args.seeds]
     summary = {name: f"{np.mean([s[name] for s in scores]):.4f} ± "
                      f"{np.std([s[name] for s in scores]):.4f}" for name in scores[0]}
     print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds, **summary},
@@ -82,4 +116,8 @@ def run(args: argparse.Namespace, score: Callable[[Cache, np.ndarray, np.ndarray
 
 
 if __name__ == "__main__":
-    run(parser(__doc__).parse_args(), score_split)
+    arguments = parser(__doc__)
+    arguments.add_argument("--held-out", type=float,
+                           help="score every sweep row on this fraction of the non-test images, "
+                                "kept out of the graph and of the labeled draw")
+    run(arguments.parse_args(), score_split)

@@ -154,17 +154,27 @@ def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
                       else data.split.test)
     pool = np.setdiff1d(np.arange(len(data.source.targets)), test)
     autoencoder = load_autoencoder(path, data.image_shape)
-    images, targets = data.source.images, torch.from_numpy(data.source.targets)
+    images = data.source.images
     codes = probes.encode(autoencoder.encoder, images).numpy()
+    return cache_codes(images, data.source.targets, codes, test, pool, data.source.classes,
+                       autoencoder.encoder.spec, path, spec)
+
+
+def cache_codes(images: torch.Tensor, targets: np.ndarray, codes: np.ndarray, test: np.ndarray,
+                pool: np.ndarray, classes: list[str], encoder_spec: dict, pretrained: Path,
+                spec: SweepSpec) -> Cache:
+    """The :class:`Cache` of codes already encoded: everything fitted to the ``pool`` images
+    (standardisation, graph, eigenmap, PCA) and applied to the ``test`` ones."""
     codes = probes.standardize(codes, stats_from=codes[pool])[0]
     graph = Graph.build(torch.from_numpy(codes[pool]), spec.propagation_neighbours)
-    eigenmap = Eigenmap.fit(graph, spec.spectral_dims or len(data.source.classes))
-    spectral = np.empty((len(codes), eigenmap.vectors.shape[1]), np.float32)
-    spectral[pool], spectral[test] = eigenmap.vectors, eigenmap.transform(torch.from_numpy(codes[test]))
+    eigenmap = Eigenmap.fit(graph, spec.spectral_dims or len(classes))
+    spectral = np.zeros((len(codes), eigenmap.vectors.shape[1]), np.float32)
+    spectral[pool] = eigenmap.vectors
+    spectral[test] = eigenmap.transform(torch.from_numpy(codes[test]))
     spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
     pca = probes.pca_features(images, pool, spec.pca_components)
-    return Cache(images, targets, codes, graph, spectral, eigenmap.diffusion, pca, test, pool,
-                 data.source.classes, autoencoder.encoder.spec, path)
+    return Cache(images, torch.from_numpy(targets), codes, graph, spectral, eigenmap.diffusion,
+                 pca, test, pool, classes, encoder_spec, pretrained)
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):
