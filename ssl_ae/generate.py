@@ -80,4 +80,3 @@ def write_samples(module: nn.Module, test_images: torch.Tensor, out_dir: Path, n
     save_grid(torch.cat(rows), written[-1], ncols=steps,
               title="decoded codes on the line between two test images' codes (one pair a row)")
     return written
-

@@ -119,8 +119,9 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
                          f"{budget} images to label, chosen by {method} (seed {seed})")
 
 
-def sample(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path, num: int = 64, pairs: int = 4,
-           steps: int = 10, seed: int = 0, overwrite: bool = False) -> list[Path]:
+def sample(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
+           num: int = 64, pairs: int = 4, steps: int = 10, seed: int = 0,
+           overwrite: bool = False) -> list[Path]:
     """The ``sample`` stage: load a pretrained autoencoder and write its image grids.
 
     Args:
