@@ -59,15 +59,19 @@ def score_split(cache: Cache, lab: np.ndarray, held: np.ndarray, spec: SweepSpec
     return {name: float((p.argmax(1) == truth).mean()) for name, p in probs.items()}
 
 
+def hold_out(pool: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded ``fraction`` of the non-test images ``pool``, to be scored, and the rest."""
+    held = np.sort(np.random.default_rng(0).choice(pool, round(fraction * len(pool)),
+                                                    replace=False))
+    return held, np.setdiff1d(pool, held)
+
+
 def held_out(cache: Cache, fraction: float, spec: SweepSpec) -> tuple[Cache, np.ndarray]:
     """A cache whose test images are a seeded ``fraction`` of the non-test images and whose
     pool is the rest, and every image a labeled draw must avoid (both test splits)."""
-    pool = cache.pool
-    held = np.sort(np.random.default_rng(0).choice(pool, round(fraction * len(pool)),
-                                                    replace=False))
-    dev = cache_codes(cache.images, cache.targets.numpy(), cache.codes, held,
-                      np.setdiff1d(pool, held), cache.classes, cache.encoder_spec,
-                      cache.pretrained, spec)
+    held, rest = hold_out(cache.pool, fraction)
+    dev = cache_codes(cache.images, cache.targets.numpy(), cache.codes, held, rest,
+                      cache.classes, cache.encoder_spec, cache.pretrained, spec)
     return dev, np.union1d(cache.test, held)
 
 

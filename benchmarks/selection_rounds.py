@@ -28,6 +28,7 @@ from ssl_ae.evaluation.selection import kmeans_centres, nearest_distinct, select
 from ssl_ae.evaluation.sweep import build_cache
 
 from common import read_config
+from dev_score import hold_out
 
 
 def typiclust(codes: np.ndarray, budget: int, seed: int, neighbours: int = 20) -> np.ndarray:
@@ -68,9 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     cache = build_cache(SemiSupervisedDataModule(**read_config(args.config, args.data_root)["data"]),
                         args.run_dir)
-    held = np.sort(np.random.default_rng(0).choice(cache.pool, len(cache.pool) // 10,
-                                                    replace=False))
-    pool = np.setdiff1d(cache.pool, held)
+    held, pool = hold_out(cache.pool, 0.1)
     codes = probes.standardize(cache.codes, stats_from=cache.codes[pool])[0].astype(np.float32)
     x, y = codes[pool], cache.targets.numpy()
 

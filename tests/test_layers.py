@@ -62,7 +62,7 @@ def floors(graph: dict[str, set[str]]) -> dict[str, int]:
     floor."""
     floor = {}
     for name in graphlib.TopologicalSorter(graph).static_order():
-        below = max((floor[t] for t in graph[name] if t in floor), default=0)
+        below = max((floor[t] for t in graph[name]), default=0)
         package = ROOT.joinpath(*name.split("."), "__init__.py").exists()
         floor[name] = below if package and graph[name] else below + 1
     return floor
