@@ -29,11 +29,13 @@ from ssl_ae.graph import Graph
 from ssl_ae.evaluation.sweep import SweepSpec
 
 
-def subset(folder: str, per_class: int, root: str | None = None) -> tuple[torch.Tensor, np.ndarray]:
+def subset(folder: str, per_class: int, root: str | None = None,
+           image_size: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
     """The first ``per_class`` images of every class (file order), uint8, and their labels, from
-    a class folder, or from a built-in source's training images when ``root`` is given."""
+    a class folder (resized to ``image_size`` if given), or from a built-in source's training
+    images when ``root`` is given."""
     if root is None:
-        source = load_folder(folder)
+        source = load_folder(folder, image_size=image_size)
     else:
         source = load_source(folder, root)
         keep_train = np.setdiff1d(np.arange(len(source.targets)), source.test)
@@ -86,20 +88,21 @@ def main() -> None:
                         "source's name (e.g. fashion_mnist) with --root")
     parser.add_argument("--root", help="data root of a built-in source (its test split is skipped)")
     parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--image-size", type=int, help="resize a class folder's images to this side")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--spec", default="{}", help="AutoencoderSpec fields as YAML")
     parser.add_argument("--k", type=int, default=25, help="labels per class")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    images, y = subset(args.folder, args.per_class, args.root)
+    images, y = subset(args.folder, args.per_class, args.root, args.image_size)
     spec = AutoencoderSpec(**yaml.safe_load(args.spec))
     start = time.time()
     encoder = pretrain(images, spec, args.epochs, args.batch_size)
     minutes = (time.time() - start) / 60
     with torch.no_grad():
         codes = probes.encode(encoder, images).numpy()
-    print(json.dumps({"spec": args.spec, "epochs": args.epochs, "images": len(y), "k": args.k,
+    print(json.dumps({"spec": args.spec, "epochs": args.epochs, "side": images.shape[-1], "images": len(y), "k": args.k,
                       "pretrain_minutes": round(minutes, 1), **score(codes, y, args.k, args.seeds)},
                      ensure_ascii=False), flush=True)
 

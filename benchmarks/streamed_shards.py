@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 MODEL = {"encoder": "conv", "code_dim": 128, "encoder_kwargs": {"widths": [64, 128, 256], "pool": True},
-         "decoder_kwargs": {"widths": [32, 16, 8]}, "objective": "siamese"}  # configs/cifar10
+         "decoder_kwargs": {"widths": [32, 16, 8]}, "objective": "siamese"}  # configs/cifar10 as measured
 
 CHILD = """
 import json, resource, sys, time

@@ -6,8 +6,9 @@ fields a config leaves unset.
 - colour images (photos): a siamese denoising autoencoder (``objective: siamese``): random
   resized crops with colour jitter, greyscale and noise, the first view decoded back to its
   clean crop, the codes of the two views matched by InfoNCE through a projector; its encoder
-  averages its last stage over positions, its decoder is lighter than the encoder, since
-  most of a step's compute went into decoding (benchmarks/RESULTS.md, "Colour photos").
+  averages its last stage over a 4x4 grid, so the code keeps a coarse layout and its size does
+  not grow with the image's; its decoder is lighter than the encoder, since most of a step's
+  compute went into decoding (benchmarks/RESULTS.md, "Colour photos").
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ GREY: dict[str, Any] = {
 }
 
 COLOUR: dict[str, Any] = {
-    "encoder": "conv", "encoder_kwargs": {"widths": [64, 128, 256], "pool": True},
+    "encoder": "conv", "encoder_kwargs": {"widths": [64, 128, 256], "pool": 4},
     "decoder_kwargs": {"widths": [32, 16, 8]},
     "code_dim": 128,
     "objective": "siamese", "objective_kwargs": {},

@@ -223,7 +223,7 @@ def test_run_on_colour_folders_with_test_dir_takes_the_colour_recipe(tmp_path):
             "--pretrain_trainer.enable_progress_bar", "false",
             "--finetune_trainer.enable_progress_bar", "false")
     saved = yaml.safe_load((tmp_path / "run" / "pretrain" / "config.yaml").read_text())["model"]
-    assert saved["objective"] == "siamese" and saved["encoder_kwargs"]["pool"] is True
+    assert saved["objective"] == "siamese" and saved["encoder_kwargs"]["pool"] == 4
     split = json.loads((tmp_path / "run" / "pretrain" / "split.json").read_text())
     assert len(split["test"]) == 7 and len(split["unlabeled"]) == 18
     assert (tmp_path / "run" / "report" / "report.md").is_file()

@@ -87,7 +87,7 @@ def test_heads(name):
     assert create_head(name, in_dim=7, num_classes=3)(torch.rand(2, 7)).shape == (2, 3)
 
 
-def test_conv_encoder_depth_adds_same_size_convolutions_and_pool_averages_positions():
+def test_conv_encoder_depth_adds_same_size_convolutions_and_pool_averages_over_a_grid():
     deep = create_encoder("conv", in_channels=3, image_size=16, code_dim=4, widths=[4, 8], depth=3)
     convs = [m for m in deep.body.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.stride[0] for c in convs] == [2, 1, 1, 2, 1, 1]
@@ -95,6 +95,13 @@ def test_conv_encoder_depth_adds_same_size_convolutions_and_pool_averages_positi
                             pool=True)
     assert pooled.head.linear.in_features == 16  # 12 px: 8 need not divide it when pooled
     assert pooled(torch.rand(2, 3, 12, 12)).shape == (2, 4)
+    for side, grid, regions in ((32, 4, 4 * 4), (64, 4, 4 * 4), (12, 4, 2 * 2), (64, 0, 8 * 8)):
+        gridded = create_encoder("conv", in_channels=3, image_size=side, code_dim=4,
+                                 widths=[4, 8, 16], pool=grid)
+        assert gridded.head.linear.in_features == 16 * regions  # a grid no finer than the stage
+        assert gridded(torch.rand(2, 3, side, side)).shape == (2, 4)
+    with pytest.raises(ValueError, match="pool must be 0"):
+        create_encoder("conv", pool=-1)
     with pytest.raises(ValueError, match="image_size 12 is not divisible by 8"):
         create_encoder("conv", in_channels=3, image_size=12, code_dim=4, widths=[4, 8, 16])
     with pytest.raises(ValueError, match="depth must be 1 or more"):

@@ -1,5 +1,4 @@
 """The default autoencoder follows the kind of image; what a config sets is kept."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -50,6 +49,12 @@ def test_colour_recipe_fits_sides_that_eight_does_not_divide(size, stages):
     module = AutoencoderSpec().build((3, size, size))
     assert len(module.encoder.spec["widths"]) == len(module.decoder.spec["widths"]) == stages
     assert module(torch.rand(2, 3, size, size)).shape == (2, 3, size, size)
+
+
+def test_colour_recipe_code_layer_reads_a_grid_of_the_same_size_at_any_image_size():
+    widths = {side: AutoencoderSpec().build((3, side, side)).encoder.head.linear.in_features
+              for side in (32, 64, 96)}
+    assert widths == {32: 256 * 4 * 4, 64: 256 * 4 * 4, 96: 256 * 4 * 4}
 
 
 def test_unknown_encoder_is_named():

@@ -49,15 +49,20 @@ class ConvEncoder(Encoder):
         code_dim: size of the code.
         widths: channels of each downsampling stage.
         depth: convolutions per stage (the first halves the resolution, the others keep it).
-        pool: average the last stage over its positions before the code layer (a code that
-            does not depend on where the object sits) instead of flattening it.
+        pool: average the last stage over a ``pool`` x ``pool`` grid of regions and flatten
+            that into the code layer: 1 (or true) averages over all positions, a code that does
+            not depend on where the object sits; 4 keeps a coarse layout at any image size;
+            0 (or false) flattens the whole last stage.
         code: kind of code layer: ``linear``, ``sigmoid`` or ``gaussian``.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, code_dim: int = 32,
-                 widths: tuple[int, ...] = (32, 64), depth: int = 1, pool: bool = False,
+                 widths: tuple[int, ...] = (32, 64), depth: int = 1, pool: int = 0,
                  code: str = "linear"):
         super().__init__()
+        if pool < 0:
+            raise ValueError(f"conv encoder: pool must be 0 (flatten the last stage) or a grid "
+                             f"side of 1 or more, got {pool}")
         if not pool:
             check_divisible(image_size, 2 ** len(widths), "conv encoder")
         if depth < 1:
@@ -68,9 +73,12 @@ class ConvEncoder(Encoder):
         for a, b in zip(chans, chans[1:]):
             layers += [conv_block(a, b, stride=2)]
             layers += [conv_block(b, b, stride=1) for _ in range(depth - 1)]
-        side = 1 if pool else image_size // 2 ** len(widths)
+        side = image_size
+        for _ in widths:
+            side = (side + 1) // 2  # a stride-2, padding-1 convolution
         if pool:
-            layers.append(nn.AdaptiveAvgPool2d(1))
+            side = min(side, int(pool))
+            layers.append(nn.AdaptiveAvgPool2d(side))
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.head = CodeLayer(widths[-1] * side * side, code_dim, code)
 
