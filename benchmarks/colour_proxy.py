@@ -102,8 +102,9 @@ def main() -> None:
     minutes = (time.time() - start) / 60
     with torch.no_grad():
         codes = probes.encode(encoder, images).numpy()
-    print(json.dumps({"spec": args.spec, "epochs": args.epochs, "side": images.shape[-1], "images": len(y), "k": args.k,
-                      "pretrain_minutes": round(minutes, 1), **score(codes, y, args.k, args.seeds)},
+    print(json.dumps({"spec": args.spec, "epochs": args.epochs, "side": images.shape[-1],
+                      "images": len(y), "k": args.k, "pretrain_minutes": round(minutes, 1),
+                      **score(codes, y, args.k, args.seeds)},
                      ensure_ascii=False), flush=True)
 
 

@@ -11,7 +11,7 @@ evaluate`` report adds its point without training again (``--report``).
     python benchmarks/pretrain_curve.py --config configs/cifar10/pretrain.yaml --data-root DATA \
         --epochs 4 12 --work /tmp/curve --out benchmarks/issue17/cifar10
     python benchmarks/pretrain_curve.py --config configs/cifar10/pretrain.yaml --data-root DATA \
-        --report benchmarks/issue17/cifar10/results.csv --report-epochs 28 --report-seconds 3168 \
+        --report RUN/report/results.csv --report-epochs 28 --report-seconds 1868 \
         --out benchmarks/issue17/cifar10
 """
 from __future__ import annotations
