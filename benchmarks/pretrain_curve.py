@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 
 from ssl_ae.data import SemiSupervisedDataModule, Split  # noqa: E402
+from ssl_ae.evaluation.metrics import score  # noqa: E402
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache, methods  # noqa: E402
 from ssl_ae.pipeline import AutoencoderSpec, pretrain  # noqa: E402
 
@@ -39,32 +40,33 @@ LINEAR = "frozen encoder + linear head"
 
 
 def frozen_scores(data: SemiSupervisedDataModule, run: Path, ks: list[int],
-                  seeds: list[int]) -> dict[str, dict[int, list[float]]]:
-    """method -> k -> test accuracy per seed, for the sweep's frozen-encoder rows only."""
+                  seeds: list[int]) -> dict[str, dict[str, list[float]]]:
+    """method -> k (as text, the JSON key) -> test accuracy per seed, for the sweep's
+    frozen-encoder rows only."""
     spec = SweepSpec(labels_per_class=ks, seeds=seeds)
     cache = build_cache(data, run, spec)
-    y_test = cache.targets[cache.test].numpy()
-    scores: dict[str, dict[int, list[float]]] = {}
+    y_test = cache.targets[cache.test]
+    scores: dict[str, dict[str, list[float]]] = {}
     for k in ks:
         for seed in seeds:
             split = Split.make(cache.targets.numpy(), k, seed, test=cache.test)
             for method, frozen, probs in methods(cache, split, spec):
                 if not frozen:
                     break  # the rest are baselines that do not read the pretrained code
-                scores.setdefault(method, {}).setdefault(k, []).append(
-                    float((probs.argmax(1) == y_test).mean()))
+                scores.setdefault(method, {}).setdefault(str(k), []).append(
+                    score(probs, y_test)["accuracy"])
     return scores
 
 
-def report_scores(results: Path, ks: list[int]) -> dict[str, dict[int, list[float]]]:
+def report_scores(results: Path, ks: list[int]) -> dict[str, dict[str, list[float]]]:
     """The same, read from an ``ssl-ae evaluate`` results.csv."""
-    scores: dict[str, dict[int, list[float]]] = {}
+    scores: dict[str, dict[str, list[float]]] = {}
     with open(results) as f:
         for row in csv.DictReader(f):
             if (row["frozen_encoder"] == "True" and row["selection"] == "stratified"
                     and int(row["labels_per_class"]) in ks):
                 scores.setdefault(row["method"], {}).setdefault(
-                    int(row["labels_per_class"]), []).append(float(row["accuracy"]))
+                    row["labels_per_class"], []).append(float(row["accuracy"]))
     return scores
 
 
@@ -122,9 +124,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "curve.json"
     points = json.loads(store.read_text()) if store.exists() else {}
+
+    def add(epochs: int, seconds: float, scores: dict) -> None:
+        points[str(epochs)] = {"seconds": seconds, "scores": scores}
+        store.write_text(json.dumps(points, indent=1))  # each point kept as soon as it is measured
+
     if args.report:
-        points[str(args.report_epochs)] = {"seconds": args.report_seconds,
-                                           "scores": report_scores(args.report, args.ks)}
+        add(args.report_epochs, args.report_seconds, report_scores(args.report, args.ks))
     for epochs in args.epochs:
         pl.seed_everything(config.get("seed", 0), workers=True)
         data = SemiSupervisedDataModule(**config["data"])
@@ -132,11 +138,8 @@ def main() -> None:
         pretrain(data, args.work / f"epochs{epochs}", AutoencoderSpec(**config["model"]),
                  {**config.get("trainer", {}), "max_epochs": epochs, "enable_progress_bar": False})
         seconds = time.time() - start
-        points[str(epochs)] = {"seconds": seconds, "scores": frozen_scores(
-            data, args.work / f"epochs{epochs}", args.ks, args.seeds)}
-        store.write_text(json.dumps(points, indent=1))
-    store.write_text(json.dumps(points, indent=1))
-    draw(json.loads(store.read_text()), args.out)
+        add(epochs, seconds, frozen_scores(data, args.work / f"epochs{epochs}", args.ks, args.seeds))
+    draw(points, args.out)
 
 
 if __name__ == "__main__":

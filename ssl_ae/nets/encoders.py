@@ -30,6 +30,13 @@ def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     )
 
 
+def halved(side: int, times: int) -> int:
+    """The side after ``times`` stride-2, padding-1 convolutions (each halves it, rounding up)."""
+    for _ in range(times):
+        side = (side + 1) // 2
+    return side
+
+
 def check_divisible(image_size: int, factor: int, name: str) -> None:
     if image_size % factor:
         raise ValueError(
@@ -73,9 +80,7 @@ class ConvEncoder(Encoder):
         for a, b in zip(chans, chans[1:]):
             layers += [conv_block(a, b, stride=2)]
             layers += [conv_block(b, b, stride=1) for _ in range(depth - 1)]
-        side = image_size
-        for _ in widths:
-            side = (side + 1) // 2  # a stride-2, padding-1 convolution
+        side = halved(image_size, len(widths))
         if pool:
             side = min(side, int(pool))
             layers.append(nn.AdaptiveAvgPool2d(side))
@@ -110,10 +115,7 @@ class MLPEncoder(Encoder):
 def resnet_sizes(image_size: int) -> list[int]:
     """Spatial side after the stem and after each of ResNet-18's four stages (3x3 stem, no
     max-pool): stages 2-4 halve it, rounding up."""
-    sizes = [image_size, image_size]
-    for _ in range(3):
-        sizes.append((sizes[-1] + 1) // 2)
-    return sizes
+    return [image_size] + [halved(image_size, times) for times in range(4)]
 
 
 @encoders.register("resnet")
