@@ -43,3 +43,23 @@ def test_labeled_images_keep_their_label_and_unreached_images_are_uniform():
 def test_graph_needs_two_images():
     with pytest.raises(ValueError, match="at least 2"):
         Graph.build(torch.zeros(1, 4))
+
+
+def test_smoothing_averages_within_each_cluster_and_new_images_take_their_clusters_value():
+    """A random walk never leaves a connected cluster: smoothed long enough, each cluster's
+    features reach their degree-weighted mean, and an image placed by its neighbours gets it."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 3, generator=generator) * 0.01 + torch.tensor([5.0, 0, 0])
+    b = torch.randn(20, 3, generator=generator) * 0.01 + torch.tensor([0, 5.0, 0])
+    graph = Graph.build(torch.cat([a, b]), neighbours=3)
+    features = torch.randn(40, 4, generator=generator)
+    assert torch.equal(graph.smooth(features, steps=0), features)
+    once = graph.smooth(features, steps=1)
+    assert once[:20].var(0).sum() < features[:20].var(0).sum()
+    settled = graph.smooth(features, steps=5000)
+    for cluster in (slice(0, 20), slice(20, 40)):
+        weights = graph.degree[cluster, None] / graph.degree[cluster].sum()
+        expected = (weights * features[cluster]).sum(0)
+        assert torch.allclose(settled[cluster], expected.expand(20, 4), atol=1e-4)
+    placed = graph.place(torch.tensor([[5.0, 0.01, 0], [0.01, 5.0, 0]]), settled)
+    assert torch.allclose(placed, settled[[0, 20]], atol=1e-4)

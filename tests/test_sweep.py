@@ -17,6 +17,7 @@ METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
            "frozen encoder + logistic regression", "frozen encoder + kNN",
            "frozen encoder + label propagation",
            "frozen encoder + spectral features + linear head",
+           "frozen encoder + smoothed codes + linear head",
            "logistic regression on pixels", "logistic regression on PCA",
            "same encoder from scratch", "full fine-tune"}
 

@@ -45,6 +45,9 @@ class SweepSpec:
         propagation_alpha: how far labels spread along it (0: not at all, towards 1: further).
         spectral_dims: eigenvectors of that graph that the spectral features keep (default:
             one per class).
+        smoothing_steps: times each code is averaged with its graph neighbours' for the
+            smoothed-codes head (``Graph.smooth``; a test image takes the weighted mean of its
+            nearest graph images' smoothed codes).
         budgets: labeling budgets (images in all) at which the ``selection`` methods choose
             which images to label, from the frozen codes alone; none: no selection rows.
         selection: the methods of :mod:`ssl_ae.evaluation.selection` compared at each budget.
@@ -61,6 +64,7 @@ class SweepSpec:
     propagation_neighbours: int = 10
     propagation_alpha: float = 0.99
     spectral_dims: Optional[int] = None
+    smoothing_steps: int = 1
     budgets: list[int] = field(default_factory=list)
     selection: list[str] = field(default_factory=lambda: list(METHODS))
 
@@ -85,7 +89,7 @@ class SweepSpec:
 class Cache:
     """What every (k, seed) shares: the uint8 images (in memory or read from shards), targets,
     frozen codes standardised by the unlabeled images' statistics, their neighbour graph, the spectral
-    features of every image (its eigenmap, standardised the same way), the unlabeled images'
+    features and the smoothed codes of every image (standardised the same way), the unlabeled images'
     diffusion coordinates (for choosing images to label), the pixels' PCA features (fitted to
     the unlabeled images), the test split."""
 
@@ -94,6 +98,7 @@ class Cache:
     codes: np.ndarray
     graph: Graph
     spectral: np.ndarray
+    smoothed: np.ndarray
     diffusion: np.ndarray
     pca: np.ndarray
     test: np.ndarray
@@ -164,7 +169,7 @@ def cache_codes(images: torch.Tensor, targets: np.ndarray, codes: np.ndarray, te
                 pool: np.ndarray, classes: list[str], encoder_spec: dict, pretrained: Path,
                 spec: SweepSpec) -> Cache:
     """The :class:`Cache` of codes already encoded: everything fitted to the ``pool`` images
-    (standardisation, graph, eigenmap, PCA) and applied to the ``test`` ones."""
+    (standardisation, graph, eigenmap, smoothing, PCA) and applied to the ``test`` ones."""
     codes = probes.standardize(codes, stats_from=codes[pool])[0]
     graph = Graph.build(torch.from_numpy(codes[pool]), spec.propagation_neighbours)
     eigenmap = Eigenmap.fit(graph, spec.spectral_dims or len(classes))
@@ -172,9 +177,14 @@ def cache_codes(images: torch.Tensor, targets: np.ndarray, codes: np.ndarray, te
     spectral[pool] = eigenmap.vectors
     spectral[test] = eigenmap.transform(torch.from_numpy(codes[test]))
     spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
+    smoothed = np.zeros_like(codes)
+    smoothed[pool] = graph.smooth(graph.codes, spec.smoothing_steps).numpy()
+    smoothed[test] = graph.place(torch.from_numpy(codes[test]),
+                                 torch.from_numpy(smoothed[pool])).numpy()
+    smoothed = probes.standardize(smoothed, stats_from=smoothed[pool])[0]
     pca = probes.pca_features(images, pool, spec.pca_components)
-    return Cache(images, torch.from_numpy(targets), codes, graph, spectral, eigenmap.diffusion,
-                 pca, test, pool, classes, encoder_spec, pretrained)
+    return Cache(images, torch.from_numpy(targets), codes, graph, spectral, smoothed,
+                 eigenmap.diffusion, pca, test, pool, classes, encoder_spec, pretrained)
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):
@@ -188,6 +198,9 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
         "linear", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + spectral features + linear head", True, probes.head_on_features(
         "linear", torch.from_numpy(cache.spectral[lab]), y, torch.from_numpy(cache.spectral[test]),
+        num_classes, spec.head_steps, spec.head_lr)
+    yield "frozen encoder + smoothed codes + linear head", True, probes.head_on_features(
+        "linear", torch.from_numpy(cache.smoothed[lab]), y, torch.from_numpy(cache.smoothed[test]),
         num_classes, spec.head_steps, spec.head_lr)
     yield "frozen encoder + MLP head", True, probes.head_on_features(
         "mlp", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
