@@ -22,7 +22,7 @@ import torch
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.splits import Split
 from ssl_ae.evaluation import probes
-from ssl_ae.evaluation.sweep import SweepSpec, build_cache
+from ssl_ae.evaluation.sweep import SweepSpec, build_cache, smoothed_codes
 
 from common import read_config
 from dev_score import held_out, parser
@@ -40,12 +40,8 @@ def main() -> None:
     codes, graph = torch.from_numpy(cache.codes).float(), cache.graph
     features = {"codes": codes.numpy()}
     for steps in STEPS:
-        smoothed = np.zeros_like(cache.codes)
-        smoothed[cache.pool] = graph.smooth(graph.codes, steps).numpy()
-        smoothed[cache.test] = graph.place(codes[cache.test],
-                                           torch.from_numpy(smoothed[cache.pool])).numpy()
-        features[f"codes smoothed {steps} steps"] = probes.standardize(
-            smoothed, stats_from=smoothed[cache.pool])[0]
+        features[f"codes smoothed {steps} steps"] = smoothed_codes(
+            graph, cache.codes, cache.pool, cache.test, steps)
     truth, num_classes = cache.targets[cache.test].numpy(), len(cache.classes)
     scores: dict[str, list[float]] = {}
     for seed in args.seeds:

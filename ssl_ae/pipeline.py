@@ -146,10 +146,11 @@ class HeadSpec:
     """Which classifier head to train on the encoder.
 
     Args:
-        head: registered head name (``linear``, ``mlp``, ``spectral``: a linear layer on the
-            Laplacian eigenmap of the unlabeled images' frozen codes, see ``ssl_ae.nets.spectral_head``).
+        head: registered head name: ``linear``, ``mlp``, or a head fitted to the neighbour graph
+            of the unlabeled images' frozen codes (``spectral``: their Laplacian eigenmap;
+            ``smoothed``: their codes smoothed along it; see ``ssl_ae.nets.graph_heads``).
         head_kwargs: its extra arguments, e.g. ``{hidden: 256}`` for ``mlp``, ``{dims: 10,
-            neighbours: 10}`` for ``spectral``.
+            neighbours: 10}`` for ``spectral``, ``{steps: 1, neighbours: 10}`` for ``smoothed``.
         freeze_encoder: keep the encoder fixed (the honest few-label probe).
         lr: learning rate.
         weight_decay: AdamW weight decay.
@@ -166,33 +167,40 @@ class HeadSpec:
         takes = heads.arguments(self.head)
         unknown = sorted(set(self.head_kwargs) - takes) if takes is not None else []
         if unknown:
+            settable = sorted(takes - {"in_dim", "num_classes", "graph_size"})
             raise ValueError(f"head.head_kwargs: head {self.head!r} takes no {', '.join(unknown)} "
-                             f"(it takes {', '.join(sorted(takes - {'in_dim', 'num_classes'}))})")
+                             f"(it takes {', '.join(settable)})")
+        try:  # a tiny stand-in surfaces the constructor's own checks of the arguments
+            create_head(self.head, in_dim=1, num_classes=2, **self.head_kwargs,
+                        **({"graph_size": 3} if self.fits_to_unlabeled else {}))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"head.head_kwargs: {error}") from None
         if self.lr <= 0:
             raise ValueError(f"head.lr must be positive, got {self.lr}")
         if self.fits_to_unlabeled and not self.freeze_encoder:
-            raise ValueError("the spectral head is fitted to the frozen encoder's codes: set "
-                             "head.freeze_encoder true, or use a linear or mlp head")
+            raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes: "
+                             "set head.freeze_encoder true, or use a linear or mlp head")
 
     @property
     def fits_to_unlabeled(self) -> bool:
-        """Whether :meth:`build` needs the unlabeled images (a ``spectral`` head)."""
-        return self.head == "spectral"
+        """Whether :meth:`build` needs the unlabeled images: a graph head, built for their
+        number."""
+        return "graph_size" in (heads.arguments(self.head) or set())
 
     def build(self, encoder: torch.nn.Module, classes: list[str],
               unlabeled: Optional[torch.Tensor] = None) -> ClassifierModule:
-        """The classifier; a ``spectral`` head is fitted to the frozen codes of ``unlabeled``
-        (uint8 images) here."""
+        """The classifier; a graph head is fitted to the frozen codes of ``unlabeled`` (uint8
+        images) here."""
         if not self.fits_to_unlabeled:
             head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
                                **self.head_kwargs)
         elif not self.freeze_encoder or unlabeled is None:
-            raise ValueError("the spectral head is fitted to the frozen encoder's codes of the "
-                             "unlabeled images: pass them and set head.freeze_encoder true, or "
-                             "use a linear or mlp head")
+            raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes of "
+                             "the unlabeled images: pass them and set head.freeze_encoder true, "
+                             "or use a linear or mlp head")
         else:
             codes = probes.encode(encoder, unlabeled)
-            head = create_head("spectral", in_dim=encoder.code_dim, num_classes=len(classes),
+            head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
                                graph_size=len(codes), **self.head_kwargs).fit(codes)
         return ClassifierModule(encoder, head, len(classes), freeze_encoder=self.freeze_encoder,
                                 lr=self.lr, weight_decay=self.weight_decay, class_names=classes)

@@ -101,6 +101,8 @@ RUN_SETTINGS = [
     (["--pretrain_trainer.max_epochs", "0"], "pretrain_trainer.max_epochs must be at least 1"),
     (["--finetune_trainer.max_epochs", "0"], "finetune_trainer.max_epochs must be at least 1"),
     (["--head.head", "spectral", "--head.freeze_encoder", "false"], "set head.freeze_encoder true"),
+    (["--head.head", "smoothed", "--head.head_kwargs", "{steps: -1}"],
+     "0 or more smoothing steps, got -1"),
 ]
 
 

@@ -128,4 +128,5 @@ def test_cifar10_configs_run_pretrain_evaluate_finetune(tmp_path):
     assert len(split["test"]) == 10_000 and len(split["labeled"]) == 40
     run_cli("finetune", "--config", configs / "finetune.yaml", "--pretrained", tmp_path,
             "--run-dir", tmp_path, *data, *QUICK)
-    assert load_checkpoint(tmp_path / "finetune", "classifier")["ssl_ae"]["head"]["name"] == "linear"
+    head = load_checkpoint(tmp_path / "finetune", "classifier")["ssl_ae"]["head"]
+    assert head["name"] == "smoothed" and head["graph_size"] == 50_000  # every non-test image

@@ -12,7 +12,7 @@ from ssl_ae import pipeline
 from ssl_ae.evaluation import probes
 from ssl_ae.checkpoints import load_checkpoint, load_classifier, load_encoder
 from ssl_ae.data import SemiSupervisedDataModule, Split, load_source
-from ssl_ae.nets.spectral_head import SpectralHead
+from ssl_ae.nets import create_head
 
 
 def test_run_writes_the_output_contract(tiny_run):
@@ -147,18 +147,21 @@ def test_finetune_validates_on_images_carved_from_the_labeled_budget(tiny_run, t
     assert "val/acc" in (tmp_path / "finetune" / "metrics.csv").read_text().splitlines()[0]
 
 
-def test_a_spectral_head_finetunes_from_the_cli_and_its_checkpoint_holds_the_eigenmap(tiny_run, tmp_path):
-    run_cli("finetune", "--pretrained", tiny_run, "--run-dir", tmp_path, "--head.head", "spectral",
+@pytest.mark.parametrize("head, fitted", [("spectral", ("graph_codes", "vectors", "values")),
+                                           ("smoothed", ("graph_codes", "smoothed"))])
+def test_a_graph_head_finetunes_from_the_cli_and_its_checkpoint_holds_what_it_fitted(
+        tiny_run, tmp_path, head, fitted):
+    run_cli("finetune", "--pretrained", tiny_run, "--run-dir", tmp_path, "--head.head", head,
             "--trainer.max_epochs", 30, "--trainer.enable_progress_bar", "false")
     module = load_classifier(tmp_path / "finetune")
     data = SemiSupervisedDataModule()
     unlabeled = data.subset("unlabeled", labels=False).images
-    refit = SpectralHead(module.encoder.code_dim, 10, len(unlabeled)).fit(
-        probes.encode(module.encoder, unlabeled))
-    for name in ("graph_codes", "vectors", "values", "feature_std"):
+    refit = create_head(head, in_dim=module.encoder.code_dim, num_classes=10,
+                        graph_size=len(unlabeled)).fit(probes.encode(module.encoder, unlabeled))
+    for name in (*fitted, "feature_std"):
         assert torch.allclose(getattr(module.head, name), getattr(refit, name), atol=1e-5), name
-    spectral = pipeline.evaluate(data, tmp_path / "finetune")[0]
-    assert spectral.method == "frozen encoder + spectral head" and spectral.accuracy > 0.5
+    row = pipeline.evaluate(data, tmp_path / "finetune")[0]
+    assert row.method == f"frozen encoder + {head} head" and row.accuracy > 0.5
 
 
 def test_a_spectral_head_needs_a_frozen_encoder(tiny_run):

@@ -5,7 +5,8 @@ from sklearn.datasets import make_moons
 
 from ssl_ae.evaluation import probes
 from ssl_ae.graph import Eigenmap, Graph
-from ssl_ae.nets.spectral_head import SpectralHead
+from ssl_ae.evaluation.sweep import smoothed_codes
+from ssl_ae.nets.graph_heads import SmoothedHead, SpectralHead
 
 
 def moons(n: int = 600) -> tuple[torch.Tensor, np.ndarray]:
@@ -65,6 +66,16 @@ def test_the_spectral_head_gives_a_new_image_the_features_the_sweep_gives_a_test
     expected = probes.standardize(eigenmap.transform(torch.from_numpy(codes[500:])),
                                   stats_from=eigenmap.vectors)[0]
     assert np.allclose(head.features(x[500:]).numpy(), expected, atol=1e-4)
+
+
+def test_the_smoothed_head_gives_a_new_image_the_features_the_sweep_gives_a_test_image():
+    x, _ = moons()
+    head = SmoothedHead(in_dim=3, num_classes=2, graph_size=500, steps=2, neighbours=8).fit(x[:500])
+    codes = probes.standardize(x.numpy(), stats_from=x[:500].numpy())[0]
+    graph = Graph.build(torch.from_numpy(codes[:500]), neighbours=8)
+    expected = smoothed_codes(graph, codes, np.arange(500), np.arange(500, 600), steps=2)
+    assert np.allclose(head.features(x[500:]).numpy(), expected[500:], atol=1e-4)
+    assert not np.allclose(expected, codes, atol=0.1)  # the smoothing moved the codes
 
 
 def test_a_spectral_head_refuses_codes_of_another_size():

@@ -177,14 +177,21 @@ def cache_codes(images: torch.Tensor, targets: np.ndarray, codes: np.ndarray, te
     spectral[pool] = eigenmap.vectors
     spectral[test] = eigenmap.transform(torch.from_numpy(codes[test]))
     spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
-    smoothed = np.zeros_like(codes)
-    smoothed[pool] = graph.smooth(graph.codes, spec.smoothing_steps).numpy()
-    smoothed[test] = graph.place(torch.from_numpy(codes[test]),
-                                 torch.from_numpy(smoothed[pool])).numpy()
-    smoothed = probes.standardize(smoothed, stats_from=smoothed[pool])[0]
+    smoothed = smoothed_codes(graph, codes, pool, test, spec.smoothing_steps)
     pca = probes.pca_features(images, pool, spec.pca_components)
     return Cache(images, torch.from_numpy(targets), codes, graph, spectral, smoothed,
                  eigenmap.diffusion, pca, test, pool, classes, encoder_spec, pretrained)
+
+
+def smoothed_codes(graph: Graph, codes: np.ndarray, pool: np.ndarray, test: np.ndarray,
+                   steps: int) -> np.ndarray:
+    """Every image's code smoothed along the ``pool`` images' ``graph`` (``Graph.smooth``; a
+    ``test`` image is placed by ``Graph.place``), standardised by the pool's statistics."""
+    smoothed = np.zeros_like(codes)
+    smoothed[pool] = graph.smooth(graph.codes, steps).numpy()
+    smoothed[test] = graph.place(torch.from_numpy(codes[test]),
+                                 torch.from_numpy(smoothed[pool])).numpy()
+    return probes.standardize(smoothed, stats_from=smoothed[pool])[0]
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):

@@ -17,7 +17,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 import torch
 
-from .neighbours import Graph, nearest, normalise_rows
+from .neighbours import Graph, neighbour_mean
 
 DENSE_UP_TO = 2000  # images; beyond this the sparse eigensolver is faster
 
@@ -72,6 +72,4 @@ def nystrom(new_codes: torch.Tensor, graph_codes: torch.Tensor, vectors: torch.T
     """The Nyström extension of eigenvectors ``vectors`` (N, dims) of a graph's random walk to
     new images: the eigenvector equation ``psi_i = sum_j W_ij psi_j / (d_i lambda)`` with the new
     image's similarities to its ``neighbours`` nearest graph images as its row of ``W``."""
-    index, sims = nearest(new_codes, graph_codes, neighbours)
-    weights = normalise_rows(sims.clamp_min(0))
-    return (weights[..., None] * vectors[index]).sum(1) / values
+    return neighbour_mean(new_codes, graph_codes, vectors, neighbours) / values

@@ -128,15 +128,22 @@ class Graph:
         """``features`` (N, d) of the graph's images carried to images outside the graph: the
         similarity-weighted mean over each one's nearest graph images (an image with no similar
         one takes their plain mean). New images never influence each other."""
-        index, sims = nearest(new_codes, self.codes, self.neighbours)
-        weights = normalise_rows(sims.clamp_min(0))
-        return (weights[..., None] * features[index]).sum(1)
+        return neighbour_mean(new_codes, self.codes, features, self.neighbours)
 
     def affinity_csr(self) -> torch.Tensor:
         """The affinity in compressed sparse rows: products with it are ~9x faster than COO."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
             return self.affinity.to_sparse_csr()
+
+
+def neighbour_mean(new_codes: torch.Tensor, graph_codes: torch.Tensor, features: torch.Tensor,
+                   neighbours: int) -> torch.Tensor:
+    """The similarity-weighted mean of ``features`` (N, d) over each new code's ``neighbours``
+    most similar ``graph_codes`` (N, code size); negative similarities count as 0."""
+    index, sims = nearest(new_codes, graph_codes, neighbours)
+    weights = normalise_rows(sims.clamp_min(0))
+    return (weights[..., None] * features[index]).sum(1)
 
 
 def moments(x):

@@ -5,7 +5,7 @@ from typing import Optional
 
 from torch import nn
 
-from .spectral_head import SpectralHead
+from .graph_heads import SmoothedHead, SpectralHead
 from .registry import Registry
 
 heads = Registry("head")
@@ -35,3 +35,11 @@ def spectral_head(in_dim: int, num_classes: int, graph_size: int, dims: Optional
     """One linear layer on the code's place in the Laplacian eigenmap of the unlabeled images'
     codes; ``fit`` it to those codes before training (``ssl-ae finetune`` does)."""
     return SpectralHead(in_dim, num_classes, graph_size, dims, neighbours)
+
+
+@heads.register("smoothed")
+def smoothed_head(in_dim: int, num_classes: int, graph_size: int, steps: int = 1,
+                  neighbours: int = 10) -> nn.Module:
+    """One linear layer on the code carried to the unlabeled images' codes smoothed along their
+    neighbour graph; ``fit`` it to those codes before training (``ssl-ae finetune`` does)."""
+    return SmoothedHead(in_dim, num_classes, graph_size, steps, neighbours)
