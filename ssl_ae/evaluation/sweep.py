@@ -173,10 +173,8 @@ def cache_codes(images: torch.Tensor, targets: np.ndarray, codes: np.ndarray, te
     codes = probes.standardize(codes, stats_from=codes[pool])[0]
     graph = Graph.build(torch.from_numpy(codes[pool]), spec.propagation_neighbours)
     eigenmap = Eigenmap.fit(graph, spec.spectral_dims or len(classes))
-    spectral = np.zeros((len(codes), eigenmap.vectors.shape[1]), np.float32)
-    spectral[pool] = eigenmap.vectors
-    spectral[test] = eigenmap.transform(torch.from_numpy(codes[test]))
-    spectral = probes.standardize(spectral, stats_from=spectral[pool])[0]
+    spectral = in_rows(len(codes), pool, eigenmap.vectors, test,
+                       eigenmap.transform(torch.from_numpy(codes[test])))
     smoothed = smoothed_codes(graph, codes, pool, test, spec.smoothing_steps)
     pca = probes.pca_features(images, pool, spec.pca_components)
     return Cache(images, torch.from_numpy(targets), codes, graph, spectral, smoothed,
@@ -187,11 +185,18 @@ def smoothed_codes(graph: Graph, codes: np.ndarray, pool: np.ndarray, test: np.n
                    steps: int) -> np.ndarray:
     """Every image's code smoothed along the ``pool`` images' ``graph`` (``Graph.smooth``; a
     ``test`` image is placed by ``Graph.place``), standardised by the pool's statistics."""
-    smoothed = np.zeros_like(codes)
-    smoothed[pool] = graph.smooth(graph.codes, steps).numpy()
-    smoothed[test] = graph.place(torch.from_numpy(codes[test]),
-                                 torch.from_numpy(smoothed[pool])).numpy()
-    return probes.standardize(smoothed, stats_from=smoothed[pool])[0]
+    smoothed = graph.smooth(graph.codes, steps)
+    placed = graph.place(torch.from_numpy(codes[test]), smoothed)
+    return in_rows(len(codes), pool, smoothed.numpy(), test, placed.numpy())
+
+
+def in_rows(rows: int, pool: np.ndarray, pool_features: np.ndarray, test: np.ndarray,
+            test_features: np.ndarray) -> np.ndarray:
+    """Features of all ``rows`` images: the ``pool`` and ``test`` images' in their rows (any
+    other image's zero), standardised by the pool's statistics."""
+    features = np.zeros((rows, pool_features.shape[1]), np.float32)
+    features[pool], features[test] = pool_features, test_features
+    return probes.standardize(features, stats_from=features[pool])[0]
 
 
 def methods(cache: Cache, split: Split, spec: SweepSpec):
