@@ -6,8 +6,9 @@ graph and the standardisation are fitted to the rest, the labeled images are dra
 Each graph image's code is averaged with its neighbours' ``t`` times (``Graph.smooth``), a
 held-out image takes the weighted mean of its nearest graph images' smoothed codes
 (``Graph.place``), and a linear head trained on the labeled images' smoothed codes scores the
-held-out ones. Rows: t = 0, 1, 2, 4, 8, the linear head on the codes themselves and label
-propagation.
+held-out ones. Rows: t = 0, 1, 2, 4, 8, the linear head on the codes themselves, label
+propagation, and t = 1 with the labeled images placed like held-out ones, as the finetuned
+``smoothed`` head places its (augmented) labeled images.
 
     python benchmarks/smoothed_features.py RUN_DIR --config configs/cifar10/pretrain.yaml \
         --data.root DATA [--k 25] [--seeds 0 1 2] [--held-out 0.1]
@@ -42,6 +43,9 @@ def main() -> None:
     for steps in STEPS:
         features[f"codes smoothed {steps} steps"] = smoothed_codes(
             graph, cache.codes, cache.pool, cache.test, steps)
+    smoothed = graph.smooth(graph.codes, 1)
+    features["codes smoothed 1 step, labeled images placed"] = probes.standardize(
+        graph.place(codes, smoothed).numpy(), stats_from=smoothed.numpy())[0]
     truth, num_classes = cache.targets[cache.test].numpy(), len(cache.classes)
     scores: dict[str, list[float]] = {}
     for seed in args.seeds:
