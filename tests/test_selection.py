@@ -8,7 +8,8 @@ from helpers import run_cli
 from datahelpers import class_folder, write_png
 from ssl_ae import inference
 from ssl_ae.data import SemiSupervisedDataModule
-from ssl_ae.evaluation.selection import METHODS, select
+from ssl_ae.evaluation.probes import standardize
+from ssl_ae.evaluation.selection import METHODS, kmeans_centres, nearest_distinct, select
 
 
 def blobs(per_blob: tuple[int, ...] = (200, 150, 100, 50, 20), seed: int = 0):
@@ -35,6 +36,31 @@ def test_selection_is_seeded_distinct_and_of_the_budget(method):
     assert np.array_equal(first, again) and len(np.unique(first)) == 30
     assert 0 <= first.min() and first.max() < len(codes)
     assert not np.array_equal(first, select(codes, 30, method, seed=4))
+
+
+def rays(per_ray: int = 150, seed: int = 0):
+    """Codes along four directions from their mean in 16 dimensions, two close ones and their
+    opposites, each at lengths from 1 to 20, and the index of their direction."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0, 1, 16)
+    b = a + 0.3 * rng.normal(0, 1, 16)
+    directions = np.stack([a, b, -a, -b]) / np.linalg.norm([a, b, a, b], axis=1, keepdims=True)
+    lengths = rng.uniform(1, 20, (per_ray, 1))
+    codes = np.concatenate([d * lengths + rng.normal(0, 0.02, (per_ray, 16)) for d in directions])
+    return codes.astype(np.float32), np.repeat(np.arange(4), per_ray)
+
+
+def test_kmeans_clusters_directions_not_lengths():
+    """Where a code's length varies more than its direction, k-means on the codes themselves
+    splits by length and misses a direction; k-means on their directions picks one image per
+    direction."""
+    codes, ray = rays()
+    by_length = torch.from_numpy(standardize(codes, stats_from=codes)[0])
+    missed = [len(set(ray[nearest_distinct(by_length, kmeans_centres(by_length, 4, seed))])) < 4
+              for seed in range(10)]
+    assert sum(missed) >= 2
+    for seed in range(10):
+        assert sorted(ray[select(codes, 4, "kmeans", seed)]) == [0, 1, 2, 3]
 
 
 def test_identical_codes_still_give_distinct_images():

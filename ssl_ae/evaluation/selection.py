@@ -1,8 +1,10 @@
 """Choosing which unlabeled images to label, from their frozen codes alone (labels never used).
 
 - ``random``: a seeded uniform draw (the baseline; a user cannot stratify by unknown classes).
-- ``kmeans``: k-means with one cluster per image to label, on the standardised codes; the image
-  nearest each centre is chosen, so the picks are both representative and spread out.
+- ``kmeans``: k-means with one cluster per image to label, on the directions of the
+  standardised codes (each at unit length: what the neighbour graph's cosine similarity
+  compares), standardised again; the image nearest each centre is chosen, so the picks are
+  representative and spread out.
 - ``spectral``: the same in the diffusion coordinates of the codes' neighbour graph (the graph
   that label propagation and the spectral head use: its eigenvectors scaled by powers of
   their eigenvalues), where clusters follow the data's manifold.
@@ -15,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..graph import Eigenmap, Graph
 from .probes import standardize
@@ -82,6 +85,8 @@ def select(codes: np.ndarray, budget: int, method: str = "kmeans", seed: int = 0
         return np.sort(np.random.default_rng(seed).choice(n, budget, replace=False))
     if method == "kmeans":
         x = torch.from_numpy(standardize(np.asarray(codes, np.float32), stats_from=codes)[0])
+        directions = F.normalize(x, dim=1).numpy()
+        x = torch.from_numpy(standardize(directions, stats_from=directions)[0])
     else:
         if eigenmap is None:
             graph = Graph.build(torch.from_numpy(np.asarray(codes, np.float32)), neighbours)
