@@ -1,0 +1,73 @@
+"""How strongly the linear head on frozen codes should be regularised, on the held-out
+development metric of ``dev_score.py`` (test split untouched).
+
+A seeded tenth of the non-test images is held out of everything, as the test split is; a
+labeled draw of ``k`` per class among the rest trains a linear head on the codes and on the
+smoothed codes (as the sweep's rows do: ``ClassifierModule``, full batch, AdamW, 200 steps),
+at several AdamW weight decays (the shipped 0.001 among them), and scikit-learn's logistic
+regression at several ``C``; the held-out images score them.
+
+    python benchmarks/head_regularisation.py RUN_DIR --config configs/cifar10/pretrain.yaml \\
+        --data.root DATA --k 25 [--seeds 0 1 2]
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+from ssl_ae.data import SemiSupervisedDataModule
+from ssl_ae.data.splits import Split
+from ssl_ae.evaluation import probes
+from ssl_ae.evaluation.sweep import SweepSpec, build_cache
+from ssl_ae.modules.classifier import ClassifierModule
+from ssl_ae.nets.heads import create_head
+
+from common import read_config
+from dev_score import held_out, parser
+
+WEIGHT_DECAYS = [1e-3, 0.1, 1.0, 3.0, 10.0]
+INVERSE_STRENGTHS = [0.01, 0.1, 1.0]
+
+
+def linear_head(features: np.ndarray, lab: np.ndarray, y: torch.Tensor, held: np.ndarray,
+                num_classes: int, weight_decay: float, spec: SweepSpec) -> np.ndarray:
+    module = ClassifierModule(nn.Identity(), create_head("linear", in_dim=features.shape[1],
+                                                         num_classes=num_classes),
+                              num_classes, lr=spec.head_lr, weight_decay=weight_decay)
+    trained = probes.train_classifier(module, torch.from_numpy(features[lab]), y, spec.head_steps,
+                                      len(lab))
+    return probes.predict_proba(trained, torch.from_numpy(features[held]))
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    spec = SweepSpec()
+    data = SemiSupervisedDataModule(**read_config(args.config, args.data_root)["data"])
+    cache, avoid = held_out(build_cache(data, args.run_dir, spec), 0.1, spec)
+    held, truth = cache.test, cache.targets[cache.test].numpy()
+    num_classes = len(cache.classes)
+    scores: dict[str, list[float]] = {}
+    for seed in args.seeds:
+        lab = np.asarray(Split.make(cache.targets.numpy(), args.k, seed, test=avoid).labeled)
+        y = cache.targets[lab]
+        for name, features in {"codes": cache.codes.astype(np.float32),
+                               "smoothed codes": cache.smoothed}.items():
+            probs = {f"linear head on {name}, weight decay {wd}": linear_head(
+                features, lab, y, held, num_classes, wd, spec) for wd in WEIGHT_DECAYS}
+            for c in INVERSE_STRENGTHS:
+                model = LogisticRegression(C=c, max_iter=3000).fit(features[lab], y.numpy())
+                probs[f"logistic regression on {name}, C {c}"] = probes.full_proba(
+                    model, features[held], num_classes)
+            for row, p in probs.items():
+                scores.setdefault(row, []).append(float((p.argmax(1) == truth).mean()))
+    print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds,
+                      **{row: f"{np.mean(v):.4f} ± {np.std(v):.4f}" for row, v in scores.items()}},
+                     ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
