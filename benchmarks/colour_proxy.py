@@ -28,6 +28,8 @@ from ssl_ae.pipeline import AutoencoderSpec
 from ssl_ae.graph import Graph
 from ssl_ae.evaluation.sweep import SweepSpec
 
+from common import mean_std
+
 
 def subset(folder: str, per_class: int, root: str | None = None,
            image_size: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
@@ -79,7 +81,7 @@ def score(codes: np.ndarray, y: np.ndarray, k: int, seeds: list[int]) -> dict:
         spread = graph.propagate(lab, torch.from_numpy(y[lab]), int(y.max()) + 1,
                                  spec.propagation_alpha)
         rows["label propagation"].append(float((np.asarray(spread)[rest].argmax(1) == y[rest]).mean()))
-    return {name: f"{np.mean(v):.4f} ± {np.std(v):.4f}" for name, v in rows.items()}
+    return {name: mean_std(v) for name, v in rows.items()}
 
 
 def main() -> None:

@@ -1,10 +1,17 @@
-"""What the benchmark scripts share: reading a stage config with the data root overridden."""
+"""What the benchmark scripts share: reading a stage config with the data root overridden,
+and how a score over seeds is printed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
+import numpy as np
 import yaml
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``mean ± std`` of a row's scores over seeds, as every benchmark prints them."""
+    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
 
 
 def read_config(path: Optional[str], data_root: Optional[str]) -> dict:

@@ -34,7 +34,7 @@ from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.splits import Split
 from ssl_ae.evaluation.sweep import Cache, SweepSpec, build_cache, cache_codes, methods
 
-from common import read_config
+from common import mean_std, read_config
 
 
 def draw(cache: Cache, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +113,7 @@ def run(args: argparse.Namespace,
         scores = [score_held_out(dev, avoid, args.k, seed, spec) for seed in args.seeds]
     else:
         scores = [score(cache, *draw(cache, args.k, seed), spec) for seed in args.seeds]
-    summary = {name: f"{np.mean([s[name] for s in scores]):.4f} ± "
-                     f"{np.std([s[name] for s in scores]):.4f}" for name in scores[0]}
+    summary = {name: mean_std([s[name] for s in scores]) for name in scores[0]}
     print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds, **summary},
                      ensure_ascii=False))
 

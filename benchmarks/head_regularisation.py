@@ -16,31 +16,17 @@ import json
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from torch import nn
 
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.splits import Split
 from ssl_ae.evaluation import probes
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache
-from ssl_ae.modules.classifier import ClassifierModule
-from ssl_ae.nets.heads import create_head
 
-from common import read_config
+from common import mean_std, read_config
 from dev_score import held_out, parser
 
 WEIGHT_DECAYS = [1e-3, 0.1, 1.0, 3.0, 10.0]
 INVERSE_STRENGTHS = [0.01, 0.1, 1.0]
-
-
-def linear_head(features: np.ndarray, lab: np.ndarray, y: torch.Tensor, held: np.ndarray,
-                num_classes: int, weight_decay: float, spec: SweepSpec) -> np.ndarray:
-    module = ClassifierModule(nn.Identity(), create_head("linear", in_dim=features.shape[1],
-                                                         num_classes=num_classes),
-                              num_classes, lr=spec.head_lr, weight_decay=weight_decay)
-    trained = probes.train_classifier(module, torch.from_numpy(features[lab]), y, spec.head_steps,
-                                      len(lab))
-    return probes.predict_proba(trained, torch.from_numpy(features[held]))
 
 
 def main() -> None:
@@ -56,16 +42,17 @@ def main() -> None:
         y = cache.targets[lab]
         for name, features in {"codes": cache.codes.astype(np.float32),
                                "smoothed codes": cache.smoothed}.items():
-            probs = {f"linear head on {name}, weight decay {wd}": linear_head(
-                features, lab, y, held, num_classes, wd, spec) for wd in WEIGHT_DECAYS}
+            train, test = torch.from_numpy(features[lab]), torch.from_numpy(features[held])
+            probs = {f"linear head on {name}, weight decay {wd}": probes.head_on_features(
+                "linear", train, y, test, num_classes, spec.head_steps, spec.head_lr,
+                weight_decay=wd) for wd in WEIGHT_DECAYS}
             for c in INVERSE_STRENGTHS:
-                model = LogisticRegression(C=c, max_iter=3000).fit(features[lab], y.numpy())
-                probs[f"logistic regression on {name}, C {c}"] = probes.full_proba(
-                    model, features[held], num_classes)
+                probs[f"logistic regression on {name}, C {c}"] = probes.logistic_regression(
+                    features[lab], y.numpy(), features[held], num_classes, C=c)
             for row, p in probs.items():
                 scores.setdefault(row, []).append(float((p.argmax(1) == truth).mean()))
     print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds,
-                      **{row: f"{np.mean(v):.4f} ± {np.std(v):.4f}" for row, v in scores.items()}},
+                      **{row: mean_std(v) for row, v in scores.items()}},
                      ensure_ascii=False))
 
 

@@ -24,10 +24,10 @@ import torch
 
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.evaluation import probes
-from ssl_ae.evaluation.selection import kmeans_centres, nearest_distinct, select
+from ssl_ae.evaluation.selection import kmeans_centres, nearest_centres, select
 from ssl_ae.evaluation.sweep import build_cache
 
-from common import read_config
+from common import mean_std, read_config
 from dev_score import hold_out
 
 
@@ -54,7 +54,7 @@ def second_round(codes: np.ndarray, y: np.ndarray, first: np.ndarray, extra: int
     unsure = np.argsort(margin)[:extra * (10 if spread else 1)]
     if spread:
         x = torch.from_numpy(codes[unsure])
-        unsure = unsure[nearest_distinct(x, kmeans_centres(x, extra, seed))]
+        unsure = unsure[nearest_centres(x, extra, seed)]
     return np.concatenate([first, unsure])
 
 
@@ -91,8 +91,8 @@ def main() -> None:
         for name, chosen in picks.items():
             scores.setdefault(name, []).append(accuracy(chosen))
     print(json.dumps({"run": args.run_dir, "budget": args.budget, "held_out": len(held),
-                      "seeds": args.seeds, **{name: f"{np.mean(v):.4f} ± {np.std(v):.4f}"
-                                              for name, v in scores.items()}}, ensure_ascii=False))
+                      "seeds": args.seeds, **{name: mean_std(v) for name, v in scores.items()}},
+                     ensure_ascii=False))
 
 
 if __name__ == "__main__":

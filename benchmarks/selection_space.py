@@ -26,10 +26,10 @@ import torch.nn.functional as F
 
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.evaluation import probes
-from ssl_ae.evaluation.selection import kmeans_centres, nearest_distinct, select
+from ssl_ae.evaluation.selection import nearest_centres, select
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache
 
-from common import read_config
+from common import mean_std, read_config
 from dev_score import held_out
 
 
@@ -39,11 +39,6 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 def standardised(x: np.ndarray) -> np.ndarray:
     return probes.standardize(np.asarray(x, np.float32), stats_from=x)[0]
-
-
-def kmeans_picks(space: np.ndarray, budget: int, seed: int) -> np.ndarray:
-    x = torch.from_numpy(space)
-    return nearest_distinct(x, kmeans_centres(x, budget, seed))
 
 
 def main() -> None:
@@ -81,14 +76,13 @@ def main() -> None:
         for seed in args.seeds:
             picks = {"random": select(codes, budget, "random", seed),
                      "kmeans on directions (kmeans)": select(codes, budget, "kmeans", seed),
-                     **{f"kmeans on {name}": kmeans_picks(space, budget, seed)
+                     **{f"kmeans on {name}": nearest_centres(torch.from_numpy(space), budget, seed)
                         for name, space in spaces.items()}}
             for name, chosen in picks.items():
                 scores.setdefault(name, []).append(accuracy(np.asarray(chosen)))
         print(json.dumps({"run": args.run_dir, "budget": budget, "seeds": args.seeds,
-                          **{name: {row: f"{np.mean([s[row] for s in runs]):.4f} ± "
-                                         f"{np.std([s[row] for s in runs]):.4f}"
-                                    for row in runs[0]} for name, runs in scores.items()}},
+                          **{name: {row: mean_std([s[row] for s in runs]) for row in runs[0]}
+                             for name, runs in scores.items()}},
                          ensure_ascii=False), flush=True)
 
 

@@ -25,7 +25,7 @@ from ssl_ae.data.splits import Split
 from ssl_ae.evaluation import probes
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache, smoothed_codes
 
-from common import read_config
+from common import mean_std, read_config
 from dev_score import held_out, parser
 
 STEPS = [0, 1, 2, 4, 8]
@@ -60,7 +60,7 @@ def main() -> None:
         for name, p in probs.items():
             scores.setdefault(name, []).append(float((p.argmax(1) == truth).mean()))
     print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds,
-                      **{name: f"{np.mean(s):.4f} ± {np.std(s):.4f}" for name, s in scores.items()}},
+                      **{name: mean_std(s) for name, s in scores.items()}},
                      ensure_ascii=False))
 
 

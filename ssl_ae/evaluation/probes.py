@@ -56,10 +56,11 @@ def standardize(train: np.ndarray, *others: np.ndarray, stats_from: np.ndarray) 
 
 
 def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
-                        num_classes: Optional[int] = None) -> np.ndarray:
-    """L2-regularised multinomial logistic regression (C = 1). Newton-CG reaches the same optimum
-    as L-BFGS in about a tenth of the time on thousands of pixels (ill-conditioned features)."""
-    model = LogisticRegression(solver="newton-cg", max_iter=5000).fit(train_x, train_y)
+                        num_classes: Optional[int] = None, C: float = 1.0) -> np.ndarray:
+    """L2-regularised multinomial logistic regression (``C``: inverse strength). Newton-CG reaches
+    the same optimum as L-BFGS in about a tenth of the time on thousands of pixels
+    (ill-conditioned features)."""
+    model = LogisticRegression(C=C, solver="newton-cg", max_iter=5000).fit(train_x, train_y)
     return full_proba(model, test_x, num_classes or int(train_y.max()) + 1)
 
 
@@ -145,13 +146,14 @@ def predict_proba(module: nn.Module, test_x: torch.Tensor, batch_size: int = 102
 
 def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,
                      test_x: torch.Tensor, num_classes: int, steps: int, lr: float,
-                     batch_size: Optional[int] = None, **head_kwargs) -> np.ndarray:
+                     batch_size: Optional[int] = None, weight_decay: float = 1e-3,
+                     **head_kwargs) -> np.ndarray:
     """A head trained by ``ClassifierModule`` on cached frozen codes (full batch unless
-    ``batch_size`` says otherwise): the same optimiser and schedule as finetuning through the
-    frozen encoder, without re-encoding."""
+    ``batch_size`` says otherwise): the same optimiser and schedule (AdamW, ``weight_decay``
+    finetuning's default) as finetuning through the frozen encoder, without re-encoding."""
     module = ClassifierModule(nn.Identity(), create_head(head, in_dim=train_x.shape[1],
                                                         num_classes=num_classes, **head_kwargs),
-                              num_classes, lr=lr)
+                              num_classes, lr=lr, weight_decay=weight_decay)
     return predict_proba(train_classifier(module, train_x, train_y, steps,
                                           batch_size or len(train_x)), test_x)
 

@@ -61,6 +61,11 @@ def nearest_distinct(x: torch.Tensor, centres: torch.Tensor) -> np.ndarray:
     return np.asarray(chosen)
 
 
+def nearest_centres(x: torch.Tensor, k: int, seed: int) -> np.ndarray:
+    """The rows of ``x`` nearest the centres of a seeded k-means with ``k`` clusters, distinct."""
+    return nearest_distinct(x, kmeans_centres(x, k, seed))
+
+
 def select(codes: np.ndarray, budget: int, method: str = "kmeans", seed: int = 0,
            neighbours: int = 10, dims: int = 10,
            eigenmap: Optional[np.ndarray] = None) -> np.ndarray:
@@ -92,4 +97,4 @@ def select(codes: np.ndarray, budget: int, method: str = "kmeans", seed: int = 0
             graph = Graph.build(torch.from_numpy(np.asarray(codes, np.float32)), neighbours)
             eigenmap = Eigenmap.fit(graph, min(dims, n - 2)).diffusion
         x = torch.from_numpy(np.asarray(eigenmap, np.float32))
-    return np.sort(nearest_distinct(x, kmeans_centres(x, budget, seed)))
+    return np.sort(nearest_centres(x, budget, seed))
