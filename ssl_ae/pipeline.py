@@ -31,6 +31,7 @@ from .evaluation.figures import save_reconstructions
 from .evaluation.report import Shown, write_report
 from .evaluation.results import Row
 from .modules import AutoencoderModule, ClassifierModule
+from .modules.classifier import PLAIN_DECAY, few_label_decay
 from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
 from .nets.heads import heads
@@ -153,14 +154,18 @@ class HeadSpec:
             neighbours: 10}`` for ``spectral``, ``{steps: 1, neighbours: 10}`` for ``smoothed``.
         freeze_encoder: keep the encoder fixed (the honest few-label probe).
         lr: learning rate.
-        weight_decay: AdamW weight decay.
+        weight_decay: AdamW weight decay; by default (null) ``10 / sqrt(labeled images per
+            class)`` for the ``smoothed`` head, which reads the codes standardised as the sweep's
+            heads do (:func:`~ssl_ae.modules.classifier.few_label_decay`: strong where labels
+            are few), and 0.001 for the others: ``linear`` and ``mlp`` read the raw code,
+            ``spectral`` a few features.
     """
 
     head: str = "linear"
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     freeze_encoder: bool = True
     lr: float = 3e-2
-    weight_decay: float = 1e-3
+    weight_decay: Optional[float] = None
 
     def check(self) -> None:
         """Raise on an unknown head or argument, before any stage starts."""
@@ -177,6 +182,8 @@ class HeadSpec:
             raise ValueError(f"head.head_kwargs: {error}") from None
         if self.lr <= 0:
             raise ValueError(f"head.lr must be positive, got {self.lr}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ValueError(f"head.weight_decay must not be negative, got {self.weight_decay}")
         if self.fits_to_unlabeled and not self.freeze_encoder:
             raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes: "
                              "set head.freeze_encoder true, or use a linear or mlp head")
@@ -187,10 +194,10 @@ class HeadSpec:
         number."""
         return "graph_size" in (heads.arguments(self.head) or set())
 
-    def build(self, encoder: torch.nn.Module, classes: list[str],
+    def build(self, encoder: torch.nn.Module, classes: list[str], labeled: int,
               unlabeled: Optional[torch.Tensor] = None) -> ClassifierModule:
-        """The classifier; a graph head is fitted to the frozen codes of ``unlabeled`` (uint8
-        images) here."""
+        """The classifier for ``labeled`` training images; a graph head is fitted to the frozen
+        codes of ``unlabeled`` (uint8 images) here."""
         if not self.fits_to_unlabeled:
             head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
                                **self.head_kwargs)
@@ -203,7 +210,14 @@ class HeadSpec:
             head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
                                graph_size=len(codes), **self.head_kwargs).fit(codes)
         return ClassifierModule(encoder, head, len(classes), freeze_encoder=self.freeze_encoder,
-                                lr=self.lr, weight_decay=self.weight_decay, class_names=classes)
+                                lr=self.lr, weight_decay=self.decay(labeled, len(classes)),
+                                class_names=classes)
+
+    def decay(self, labeled: int, classes: int) -> float:
+        """The weight decay for ``labeled`` training images of ``classes`` classes."""
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return few_label_decay(labeled, classes) if self.head == "smoothed" else PLAIN_DECAY
 
 
 # Each stage's Trainer settings where its ``trainer`` argument leaves them out (the CLI shows
@@ -366,7 +380,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     head = head or HeadSpec()
     head.check()
     unlabeled = data.subset("unlabeled", labels=False).images if head.fits_to_unlabeled else None
-    module = head.build(encoder, data.source.classes, unlabeled)
+    module = head.build(encoder, data.source.classes, len(data.split.labeled), unlabeled)
     fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:

@@ -98,6 +98,7 @@ RUN_SETTINGS = [
     (["--head.head", "nosuch"], "unknown head 'nosuch'"),
     (["--head.head_kwargs", "{bogus: 1}"], "head 'linear' takes no bogus"),
     (["--head.lr", "0"], "head.lr must be positive"),
+    (["--head.weight_decay", "-1"], "head.weight_decay must not be negative, got -1"),
     (["--pretrain_trainer.max_epochs", "0"], "pretrain_trainer.max_epochs must be at least 1"),
     (["--finetune_trainer.max_epochs", "0"], "finetune_trainer.max_epochs must be at least 1"),
     (["--head.head", "spectral", "--head.freeze_encoder", "false"], "set head.freeze_encoder true"),

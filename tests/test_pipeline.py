@@ -167,7 +167,23 @@ def test_a_graph_head_finetunes_from_the_cli_and_its_checkpoint_holds_what_it_fi
 def test_a_spectral_head_needs_a_frozen_encoder(tiny_run):
     spec = pipeline.HeadSpec(head="spectral", freeze_encoder=False)
     with pytest.raises(ValueError, match="pass them and set head.freeze_encoder true"):
-        spec.build(load_encoder(tiny_run), [str(c) for c in range(10)], torch.zeros(5, 1, 8, 8))
+        spec.build(load_encoder(tiny_run), [str(c) for c in range(10)], 100,
+                   torch.zeros(5, 1, 8, 8))
+
+
+def test_the_smoothed_heads_weight_decay_falls_as_labels_grow_unless_set(tiny_run):
+    classes = [str(c) for c in range(10)]
+    unlabeled = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8)
+
+    def decay(labeled: int, head: str = "smoothed", **settings) -> float:
+        spec = pipeline.HeadSpec(head=head, head_kwargs={"neighbours": 3} if head != "linear"
+                                 else {}, **settings)
+        return spec.build(load_encoder(tiny_run), classes, labeled, unlabeled).hparams.weight_decay
+
+    assert decay(40) == pytest.approx(5.0) and decay(4000) == pytest.approx(0.5)
+    assert decay(5) == decay(10) == pytest.approx(10.0)  # at most one image per class counts
+    assert decay(40, "spectral") == decay(40, "linear") == 1e-3  # few features; the raw code
+    assert decay(40, weight_decay=0.25) == 0.25
 
 
 def test_python_stages_default_to_the_cli_trainer_settings(tmp_path):

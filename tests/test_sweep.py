@@ -1,4 +1,5 @@
 import csv
+import itertools
 import shutil
 
 import pytest
@@ -10,7 +11,8 @@ from helpers import read_json, run_cli
 from ssl_ae.evaluation import probes
 from ssl_ae.data import SemiSupervisedDataModule, load_source
 from ssl_ae.evaluation.metrics import score
-from ssl_ae.evaluation.sweep import build_cache
+from ssl_ae.data.splits import Split
+from ssl_ae.evaluation.sweep import SweepSpec, build_cache, methods
 
 KS, SEEDS = (1, 3), (0, 1)
 METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
@@ -117,3 +119,20 @@ def test_selection_axis_trains_every_method_on_the_chosen_images(tiny_run, tmp_p
     text = (report / "report.md").read_text()
     assert "## Which images to label" in text and "| best frozen-encoder row | kmeans |" in text
     assert (report / "selection_curve.png").stat().st_size > 10_000
+
+
+def test_heads_on_frozen_codes_are_held_back_harder_the_fewer_the_labels(tiny_run, monkeypatch):
+    cache = build_cache(SemiSupervisedDataModule(), tiny_run)
+    decays = []
+
+    def head_on_features(head, train_x, train_y, test_x, num_classes, steps, lr, weight_decay):
+        decays.append(weight_decay)
+        return np.zeros((len(test_x), num_classes))
+
+    monkeypatch.setattr(probes, "head_on_features", head_on_features)
+    for k, spec in ((1, SweepSpec()), (4, SweepSpec()), (4, SweepSpec(head_decay=2.0))):
+        split = Split.make(cache.targets.numpy(), k, 0, test=cache.test)
+        heads = itertools.islice(methods(cache, split, spec), 4)  # the linear and MLP heads
+        assert [method for method, _, _ in heads][-1] == "frozen encoder + MLP head"
+    assert decays == pytest.approx([10.0, 1e-3, 10.0, 10.0, 5.0, 1e-3, 5.0, 5.0,
+                                    1.0, 1e-3, 1.0, 1.0])  # spectral: few features, 0.001

@@ -21,6 +21,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 
 from ..graph import moments
 from ..modules import ClassifierModule
+from ..modules.classifier import few_label_decay
 from ..nets import create_head
 
 
@@ -146,11 +147,15 @@ def predict_proba(module: nn.Module, test_x: torch.Tensor, batch_size: int = 102
 
 def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,
                      test_x: torch.Tensor, num_classes: int, steps: int, lr: float,
-                     batch_size: Optional[int] = None, weight_decay: float = 1e-3,
+                     batch_size: Optional[int] = None, weight_decay: Optional[float] = None,
                      **head_kwargs) -> np.ndarray:
     """A head trained by ``ClassifierModule`` on cached frozen codes (full batch unless
-    ``batch_size`` says otherwise): the same optimiser and schedule (AdamW, ``weight_decay``
-    finetuning's default) as finetuning through the frozen encoder, without re-encoding."""
+    ``batch_size`` says otherwise): the same optimiser and schedule (AdamW) as finetuning
+    through the frozen encoder, without re-encoding. ``weight_decay`` defaults to
+    :func:`~ssl_ae.modules.classifier.few_label_decay` of the labeled images, as for
+    finetuning's ``smoothed`` head: like its input, the features here are standardised."""
+    if weight_decay is None:
+        weight_decay = few_label_decay(len(train_y), num_classes)
     module = ClassifierModule(nn.Identity(), create_head(head, in_dim=train_x.shape[1],
                                                         num_classes=num_classes, **head_kwargs),
                               num_classes, lr=lr, weight_decay=weight_decay)

@@ -19,6 +19,7 @@ from ..checkpoints import load_autoencoder, load_encoder
 from ..data import SemiSupervisedDataModule, Split
 from ..graph import Eigenmap, Graph
 from ..modules import ClassifierModule
+from ..modules.classifier import HEAD_DECAY, PLAIN_DECAY, few_label_decay
 from ..nets import create_encoder, create_head
 from ..rundir import check_writable, resolve_checkpoint, saved_split
 from . import probes, report
@@ -36,6 +37,9 @@ class SweepSpec:
         seeds: seeds of the labeled draws.
         head_steps: full-batch steps of the linear and MLP heads on frozen codes.
         head_lr: their learning rate.
+        head_decay: their AdamW weight decay is ``head_decay / sqrt(labeled images per
+            class)`` (:func:`~ssl_ae.modules.classifier.few_label_decay`), except on the
+            spectral features (one per class), where it is 0.001.
         scratch_steps: steps (batches of up to 128 images) of the from-scratch encoder and of
             full fine-tuning.
         full_finetune: also fine-tune the whole pretrained encoder (a separate row).
@@ -57,6 +61,7 @@ class SweepSpec:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     head_steps: int = 200
     head_lr: float = 3e-2
+    head_decay: float = HEAD_DECAY
     scratch_steps: int = 300
     full_finetune: bool = False
     knn_neighbours: int = 5
@@ -205,24 +210,28 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     y = cache.targets[lab]
     train, test_codes = cache.codes[lab], cache.codes[test]
     num_classes = len(cache.classes)
-    z_train, z_test = torch.from_numpy(train).float(), torch.from_numpy(test_codes).float()
-    yield "frozen encoder + linear head", True, probes.head_on_features(
-        "linear", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
-    yield "frozen encoder + spectral features + linear head", True, probes.head_on_features(
-        "linear", torch.from_numpy(cache.spectral[lab]), y, torch.from_numpy(cache.spectral[test]),
-        num_classes, spec.head_steps, spec.head_lr)
-    yield "frozen encoder + smoothed codes + linear head", True, probes.head_on_features(
-        "linear", torch.from_numpy(cache.smoothed[lab]), y, torch.from_numpy(cache.smoothed[test]),
-        num_classes, spec.head_steps, spec.head_lr)
-    yield "frozen encoder + MLP head", True, probes.head_on_features(
-        "mlp", z_train, y, z_test, num_classes, spec.head_steps, spec.head_lr)
+
+    decay = few_label_decay(len(lab), num_classes, spec.head_decay)
+
+    def head(name: str, features: np.ndarray, weight_decay: float = decay) -> np.ndarray:
+        return probes.head_on_features(
+            name, torch.from_numpy(features[lab]).float(), y,
+            torch.from_numpy(features[test]).float(), num_classes, spec.head_steps, spec.head_lr,
+            weight_decay=weight_decay)
+
+    yield "frozen encoder + linear head", True, head("linear", cache.codes)
+    yield "frozen encoder + spectral features + linear head", True, head(
+        "linear", cache.spectral, PLAIN_DECAY)
+    yield "frozen encoder + smoothed codes + linear head", True, head("linear", cache.smoothed)
+    yield "frozen encoder + MLP head", True, head("mlp", cache.codes)
     yield "frozen encoder + logistic regression", True, probes.logistic_regression(
         train, y.numpy(), test_codes, num_classes)
     yield "frozen encoder + kNN", True, probes.knn(train, y.numpy(), test_codes,
                                                    spec.knn_neighbours, num_classes)
     spread = cache.graph.propagate(np.searchsorted(pool, lab), y, num_classes,
                                    spec.propagation_alpha)
-    yield "frozen encoder + label propagation", True, cache.graph.extend(spread, z_test)
+    yield "frozen encoder + label propagation", True, cache.graph.extend(
+        spread, torch.from_numpy(test_codes).float())
 
     def floats(rows: np.ndarray) -> torch.Tensor:
         return probes.images_to_float(cache.images[torch.as_tensor(rows)])
