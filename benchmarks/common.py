@@ -2,6 +2,7 @@
 and how a score over seeds is printed."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -12,6 +13,13 @@ import yaml
 def mean_std(values: Sequence[float]) -> str:
     """``mean ± std`` of a row's scores over seeds, as every benchmark prints them."""
     return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
+
+
+def print_scores(scores: dict[str, list[float]], **facts) -> None:
+    """Print ``facts`` (the run, k, seeds, ...) and each row's scores over seeds as ``mean ±
+    std``, as one JSON line."""
+    print(json.dumps({**facts, **{row: mean_std(v) for row, v in scores.items()}},
+                     ensure_ascii=False))
 
 
 def read_config(path: Optional[str], data_root: Optional[str]) -> dict:

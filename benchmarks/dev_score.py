@@ -23,7 +23,6 @@ saw, as on the test split.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Callable
 
 import numpy as np
@@ -34,7 +33,7 @@ from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.splits import Split
 from ssl_ae.evaluation.sweep import Cache, SweepSpec, build_cache, cache_codes, methods
 
-from common import mean_std, read_config
+from common import print_scores, read_config
 
 
 def draw(cache: Cache, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,9 +112,8 @@ def run(args: argparse.Namespace,
         scores = [score_held_out(dev, avoid, args.k, seed, spec) for seed in args.seeds]
     else:
         scores = [score(cache, *draw(cache, args.k, seed), spec) for seed in args.seeds]
-    summary = {name: mean_std([s[name] for s in scores]) for name in scores[0]}
-    print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds, **summary},
-                     ensure_ascii=False))
+    print_scores({name: [s[name] for s in scores] for name in scores[0]},
+                 run=args.run_dir, k=args.k, seeds=args.seeds)
 
 
 if __name__ == "__main__":

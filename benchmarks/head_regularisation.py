@@ -14,8 +14,6 @@ pixels at several ``C``. The held-out images score them.
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import torch
 
@@ -24,7 +22,7 @@ from ssl_ae.data.splits import Split
 from ssl_ae.evaluation import probes
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache
 
-from common import mean_std, read_config
+from common import print_scores, read_config
 from dev_score import held_out, parser
 
 WEIGHT_DECAYS = [1e-3, 1.0, 3.0, 10.0]
@@ -42,13 +40,17 @@ def main() -> None:
     scores: dict[str, list[float]] = {}
     decays = {**{f"weight decay {wd}": wd for wd in WEIGHT_DECAYS},
               **{f"weight decay {c} / sqrt(k)": c / args.k ** 0.5 for c in DECAY_SCALES}}
+
+    def pixels_of(rows: np.ndarray) -> np.ndarray:
+        return probes.images_to_float(cache.images[torch.as_tensor(rows)]).flatten(1).numpy()
+
+    held_pixels = pixels_of(held)
     for seed in args.seeds:
         lab = np.asarray(Split.make(cache.targets.numpy(), args.k, seed, test=avoid).labeled)
         y = cache.targets[lab]
-        pixels = probes.images_to_float(cache.images[torch.as_tensor(lab)]).flatten(1).numpy()
-        held_pixels = probes.images_to_float(cache.images[torch.as_tensor(held)]).flatten(1)
+        pixels = pixels_of(lab)
         probs = {f"logistic regression on pixels, C {c}": probes.logistic_regression(
-            pixels, y.numpy(), held_pixels.numpy(), num_classes, C=c) for c in INVERSE_STRENGTHS}
+            pixels, y.numpy(), held_pixels, num_classes, C=c) for c in INVERSE_STRENGTHS}
         for name, features in {"codes": cache.codes.astype(np.float32),
                                "smoothed codes": cache.smoothed,
                                "spectral features": cache.spectral}.items():
@@ -64,9 +66,7 @@ def main() -> None:
                     features[lab], y.numpy(), features[held], num_classes, C=c)
         for row, p in probs.items():
             scores.setdefault(row, []).append(float((p.argmax(1) == truth).mean()))
-    print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds,
-                      **{row: mean_std(v) for row, v in scores.items()}},
-                     ensure_ascii=False))
+    print_scores(scores, run=args.run_dir, k=args.k, seeds=args.seeds)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ by logistic regression on the codes of the chosen images; the test split is neve
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from ssl_ae.evaluation import probes
 from ssl_ae.evaluation.selection import kmeans_centres, nearest_centres, select
 from ssl_ae.evaluation.sweep import build_cache
 
-from common import mean_std, read_config
+from common import print_scores, read_config
 from dev_score import hold_out
 
 
@@ -90,9 +89,8 @@ def main() -> None:
                      x, y[pool], first, args.budget - first_size, True, seed)}
         for name, chosen in picks.items():
             scores.setdefault(name, []).append(accuracy(chosen))
-    print(json.dumps({"run": args.run_dir, "budget": args.budget, "held_out": len(held),
-                      "seeds": args.seeds, **{name: mean_std(v) for name, v in scores.items()}},
-                     ensure_ascii=False))
+    print_scores(scores, run=args.run_dir, budget=args.budget, held_out=len(held),
+                 seeds=args.seeds)
 
 
 if __name__ == "__main__":

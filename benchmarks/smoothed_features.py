@@ -15,8 +15,6 @@ propagation, and t = 1 with the labeled images placed like held-out ones, as the
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import torch
 
@@ -25,7 +23,7 @@ from ssl_ae.data.splits import Split
 from ssl_ae.evaluation import probes
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache, smoothed_codes
 
-from common import mean_std, read_config
+from common import print_scores, read_config
 from dev_score import held_out, parser
 
 STEPS = [0, 1, 2, 4, 8]
@@ -59,9 +57,7 @@ def main() -> None:
         probs["label propagation"] = graph.extend(spread, codes[cache.test])
         for name, p in probs.items():
             scores.setdefault(name, []).append(float((p.argmax(1) == truth).mean()))
-    print(json.dumps({"run": args.run_dir, "k": args.k, "seeds": args.seeds,
-                      **{name: mean_std(s) for name, s in scores.items()}},
-                     ensure_ascii=False))
+    print_scores(scores, run=args.run_dir, k=args.k, seeds=args.seeds)
 
 
 if __name__ == "__main__":
