@@ -10,7 +10,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from ssl_ae import pipeline
 from ssl_ae.data import SemiSupervisedDataModule, Split
 from ssl_ae.data.datamodule import prepared
 from ssl_ae.data.shards import META, ShardImages, ShardStream, load_shards, write_shards
