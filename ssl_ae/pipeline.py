@@ -31,7 +31,7 @@ from .evaluation.figures import save_reconstructions
 from .evaluation.report import Shown, write_report
 from .evaluation.results import Row
 from .modules import AutoencoderModule, ClassifierModule
-from .modules.classifier import PLAIN_DECAY, head_decay
+from .modules.classifier import PLAIN_DECAY, few_label_decay
 from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
 from .nets.heads import heads
@@ -142,10 +142,6 @@ class AutoencoderSpec:
         return module
 
 
-# Unlabeled images whose codes give a linear or MLP head its standardisation.
-STATISTICS_SAMPLE = 10_000
-
-
 @dataclass
 class HeadSpec:
     """Which classifier head to train on the encoder.
@@ -159,13 +155,10 @@ class HeadSpec:
         freeze_encoder: keep the encoder fixed (the honest few-label probe).
         lr: learning rate.
         weight_decay: AdamW weight decay; by default (null) ``10 / sqrt(labeled images per
-            class)`` for a head on the frozen encoder's standardised code (``linear``, ``mlp``,
-            ``smoothed``: strong where labels are few), 0.001 for ``spectral`` (a few features)
-            and for a head trained with its encoder
-            (:func:`~ssl_ae.modules.classifier.head_decay`).
-
-    On a frozen encoder every head standardises the code by the statistics of the unlabeled
-    images' codes (no labels used), fitted when it is built, as ``ssl-ae evaluate``'s heads do.
+            class)`` for the ``smoothed`` head, which reads the codes standardised as the sweep's
+            heads do (:func:`~ssl_ae.modules.classifier.few_label_decay`: strong where labels
+            are few), and 0.001 for the others: ``linear`` and ``mlp`` read the raw code,
+            ``spectral`` a few features.
     """
 
     head: str = "linear"
@@ -197,29 +190,25 @@ class HeadSpec:
 
     @property
     def fits_to_unlabeled(self) -> bool:
-        """Whether :meth:`build` needs all the unlabeled images: a graph head, built for their
-        number (the other heads take their statistics from a sample)."""
+        """Whether :meth:`build` needs the unlabeled images: a graph head, built for their
+        number."""
         return "graph_size" in (heads.arguments(self.head) or set())
 
     def build(self, encoder: torch.nn.Module, classes: list[str], labeled: int,
               unlabeled: Optional[torch.Tensor] = None) -> ClassifierModule:
-        """The classifier for ``labeled`` training images. On a frozen encoder the head is
-        fitted to the codes of ``unlabeled`` (uint8 images, no labels) here: a graph head to
-        all of them, the others to a seeded sample of at most :data:`STATISTICS_SAMPLE`."""
-        if self.fits_to_unlabeled and (not self.freeze_encoder or unlabeled is None
-                                       or not len(unlabeled)):
+        """The classifier for ``labeled`` training images; a graph head is fitted to the frozen
+        codes of ``unlabeled`` (uint8 images) here."""
+        if not self.fits_to_unlabeled:
+            head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
+                               **self.head_kwargs)
+        elif not self.freeze_encoder or unlabeled is None:
             raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes of "
-                             "the unlabeled images: keep some images unlabeled (fewer labels "
-                             "per class), set head.freeze_encoder true, or use a linear or mlp "
-                             "head")
-        sized = {"graph_size": len(unlabeled)} if self.fits_to_unlabeled else {}
-        head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
-                           **sized, **self.head_kwargs)
-        if self.freeze_encoder and unlabeled is not None:
-            if not self.fits_to_unlabeled and len(unlabeled) > STATISTICS_SAMPLE:
-                rows = torch.randperm(len(unlabeled), generator=torch.Generator().manual_seed(0))
-                unlabeled = unlabeled[rows[:STATISTICS_SAMPLE].sort().values]
-            head.fit(probes.encode(encoder, unlabeled))
+                             "the unlabeled images: pass them and set head.freeze_encoder true, "
+                             "or use a linear or mlp head")
+        else:
+            codes = probes.encode(encoder, unlabeled)
+            head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
+                               graph_size=len(codes), **self.head_kwargs).fit(codes)
         return ClassifierModule(encoder, head, len(classes), freeze_encoder=self.freeze_encoder,
                                 lr=self.lr, weight_decay=self.decay(labeled, len(classes)),
                                 class_names=classes)
@@ -228,7 +217,7 @@ class HeadSpec:
         """The weight decay for ``labeled`` training images of ``classes`` classes."""
         if self.weight_decay is not None:
             return self.weight_decay
-        return head_decay(self.head, labeled, classes) if self.freeze_encoder else PLAIN_DECAY
+        return few_label_decay(labeled, classes) if self.head == "smoothed" else PLAIN_DECAY
 
 
 # Each stage's Trainer settings where its ``trainer`` argument leaves them out (the CLI shows
@@ -390,11 +379,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     check_same_test_split(data, Path(pretrained))
     head = head or HeadSpec()
     head.check()
-    unlabeled = None
-    if head.freeze_encoder:  # a head's statistics need no labels: all-labeled data gives its own
-        unlabeled = data.subset("unlabeled", labels=False).images
-        if not len(unlabeled) and not head.fits_to_unlabeled:
-            unlabeled = data.subset("labeled", labels=False).images
+    unlabeled = data.subset("unlabeled", labels=False).images if head.fits_to_unlabeled else None
     module = head.build(encoder, data.source.classes, len(data.split.labeled), unlabeled)
     fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:

@@ -413,7 +413,7 @@ def test_vae_pretrain_finetune_sample_end_to_end(tmp_path):
     code = classifier.encoder(x)
     assert code.shape == (16, 32) and classifier.encoder.code_dim == 32
     torch.testing.assert_close(code, mean)  # the frozen encoder hands the mean to the head
-    assert classifier.head.net.in_features == 32
+    assert classifier.head.in_features == 32
     assert not torch.allclose(log_var, torch.zeros_like(log_var))
     torch.testing.assert_close(load_encoder(pretrained, SHAPE).eval()(x), mean)
 

@@ -129,7 +129,7 @@ def test_finetune_refuses_a_different_test_split(tiny_run, tmp_path):
 @pytest.mark.slow
 def test_default_run_beats_pixel_baseline(tmp_path):
     margins = []
-    for seed in (0, 1, 2):  # the README's results table: +0.034 on average
+    for seed in (0, 1, 2):  # the README's results table: +0.017 on average
         run_dir = tmp_path / f"seed{seed}"
         run_cli("run", "--run-dir", run_dir, "--seed", seed, "--data.seed", seed, *QUIET)
         rows = {r["method"]: r["accuracy"] for r in read_json(run_dir / "report" / "results.json")}
@@ -166,60 +166,24 @@ def test_a_graph_head_finetunes_from_the_cli_and_its_checkpoint_holds_what_it_fi
 
 def test_a_spectral_head_needs_a_frozen_encoder(tiny_run):
     spec = pipeline.HeadSpec(head="spectral", freeze_encoder=False)
-    with pytest.raises(ValueError, match="set head.freeze_encoder true"):
+    with pytest.raises(ValueError, match="pass them and set head.freeze_encoder true"):
         spec.build(load_encoder(tiny_run), [str(c) for c in range(10)], 100,
                    torch.zeros(5, 1, 8, 8))
 
 
-def test_heads_on_a_frozen_code_are_held_back_harder_the_fewer_the_labels_unless_set(tiny_run):
+def test_the_smoothed_heads_weight_decay_falls_as_labels_grow_unless_set(tiny_run):
     classes = [str(c) for c in range(10)]
     unlabeled = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8)
 
     def decay(labeled: int, head: str = "smoothed", **settings) -> float:
-        spec = pipeline.HeadSpec(head=head, head_kwargs={"neighbours": 3} if head in (
-            "smoothed", "spectral") else {}, **settings)
+        spec = pipeline.HeadSpec(head=head, head_kwargs={"neighbours": 3} if head != "linear"
+                                 else {}, **settings)
         return spec.build(load_encoder(tiny_run), classes, labeled, unlabeled).hparams.weight_decay
 
     assert decay(40) == pytest.approx(5.0) and decay(4000) == pytest.approx(0.5)
     assert decay(5) == decay(10) == pytest.approx(10.0)  # at most one image per class counts
-    assert decay(40, "linear") == decay(40, "mlp") == pytest.approx(5.0)
-    assert decay(40, "spectral") == 1e-3  # a few features
-    assert decay(40, "linear", freeze_encoder=False) == 1e-3  # the encoder trains too
+    assert decay(40, "spectral") == decay(40, "linear") == 1e-3  # few features; the raw code
     assert decay(40, weight_decay=0.25) == 0.25
-
-
-def test_a_linear_head_takes_its_statistics_from_a_sample_of_the_unlabeled_codes(
-        tiny_run, monkeypatch):
-    encoder = load_encoder(tiny_run)
-    unlabeled = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8)
-    encoded, encode = [], probes.encode
-    monkeypatch.setattr(probes, "encode", lambda net, images: encoded.append(images) or
-                        encode(net, images))
-    monkeypatch.setattr(pipeline, "STATISTICS_SAMPLE", 12)
-    head = pipeline.HeadSpec().build(encoder, [str(c) for c in range(10)], 40, unlabeled).head
-    (sample,) = encoded
-    rows = [i for i, image in enumerate(unlabeled) if any(torch.equal(image, s) for s in sample)]
-    assert len(sample) == len(rows) == 12  # 12 different unlabeled images
-    codes = encode(encoder, sample)
-    assert torch.allclose(head.code_mean, codes.mean(0), atol=1e-6)
-    assert torch.allclose(head.code_std, codes.std(0, unbiased=False) + 1e-6, atol=1e-6)
-    unfrozen = pipeline.HeadSpec(freeze_encoder=False).build(encoder, ["a", "b"], 4, unlabeled)
-    assert torch.equal(unfrozen.head.code_std, torch.ones(encoder.code_dim))  # nothing fitted
-
-
-def test_with_every_image_labeled_a_linear_head_standardises_by_the_labeled_codes(
-        tiny_run, tmp_path):
-    def data() -> SemiSupervisedDataModule:
-        return SemiSupervisedDataModule(labeled_fraction=1.0, labeled_in_unlabeled=False)
-
-    quick = {"max_epochs": 1, "enable_progress_bar": False}
-    checkpoint = pipeline.finetune(data(), tiny_run, tmp_path / "linear", trainer=quick)
-    head = load_classifier(checkpoint).head
-    assert not torch.equal(head.code_std, torch.ones_like(head.code_std))  # fitted, no pool
-    with pytest.raises(ValueError, match="keep some images unlabeled"):
-        pipeline.finetune(data(), tiny_run, tmp_path / "smoothed",
-                          pipeline.HeadSpec(head="smoothed"), quick)
-    assert not (tmp_path / "smoothed").exists()
 
 
 def test_python_stages_default_to_the_cli_trainer_settings(tmp_path):

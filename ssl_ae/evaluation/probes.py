@@ -153,8 +153,7 @@ def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,
     ``batch_size`` says otherwise): the same optimiser and schedule (AdamW) as finetuning
     through the frozen encoder, without re-encoding. ``weight_decay`` defaults to
     :func:`~ssl_ae.modules.classifier.few_label_decay` of the labeled images, as for
-    finetuning's heads on the standardised code: like theirs, the features here are
-    standardised."""
+    finetuning's ``smoothed`` head: like its input, the features here are standardised."""
     if weight_decay is None:
         weight_decay = few_label_decay(len(train_y), num_classes)
     module = ClassifierModule(nn.Identity(), create_head(head, in_dim=train_x.shape[1],

@@ -19,7 +19,7 @@ from ..checkpoints import load_autoencoder, load_encoder
 from ..data import SemiSupervisedDataModule, Split
 from ..graph import Eigenmap, Graph
 from ..modules import ClassifierModule
-from ..modules.classifier import HEAD_DECAY, head_decay
+from ..modules.classifier import HEAD_DECAY, PLAIN_DECAY, few_label_decay
 from ..nets import create_encoder, create_head
 from ..rundir import check_writable, resolve_checkpoint, saved_split
 from . import probes, report
@@ -38,9 +38,8 @@ class SweepSpec:
         head_steps: full-batch steps of the linear and MLP heads on frozen codes.
         head_lr: their learning rate.
         head_decay: their AdamW weight decay is ``head_decay / sqrt(labeled images per
-            class)``, except on the spectral features (one per class), where it is 0.001: that
-            of the ``ssl-ae finetune`` head computing the same
-            (:func:`~ssl_ae.modules.classifier.head_decay`).
+            class)`` (:func:`~ssl_ae.modules.classifier.few_label_decay`), except on the
+            spectral features (one per class), where it is 0.001.
         scratch_steps: steps (batches of up to 128 images) of the from-scratch encoder and of
             full fine-tuning.
         full_finetune: also fine-tune the whole pretrained encoder (a separate row).
@@ -212,20 +211,18 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     train, test_codes = cache.codes[lab], cache.codes[test]
     num_classes = len(cache.classes)
 
-    def head(name: str, features: np.ndarray, finetune_head: Optional[str] = None) -> np.ndarray:
-        """``name`` on ``features``, with the weight decay of the ``ssl-ae finetune`` head
-        that computes the same (default: ``name``)."""
-        decay = head_decay(finetune_head or name, len(lab), num_classes, spec.head_decay)
+    decay = few_label_decay(len(lab), num_classes, spec.head_decay)
+
+    def head(name: str, features: np.ndarray, weight_decay: float = decay) -> np.ndarray:
         return probes.head_on_features(
             name, torch.from_numpy(features[lab]).float(), y,
             torch.from_numpy(features[test]).float(), num_classes, spec.head_steps, spec.head_lr,
-            weight_decay=decay)
+            weight_decay=weight_decay)
 
     yield "frozen encoder + linear head", True, head("linear", cache.codes)
     yield "frozen encoder + spectral features + linear head", True, head(
-        "linear", cache.spectral, "spectral")
-    yield "frozen encoder + smoothed codes + linear head", True, head(
-        "linear", cache.smoothed, "smoothed")
+        "linear", cache.spectral, PLAIN_DECAY)
+    yield "frozen encoder + smoothed codes + linear head", True, head("linear", cache.smoothed)
     yield "frozen encoder + MLP head", True, head("mlp", cache.codes)
     yield "frozen encoder + logistic regression", True, probes.logistic_regression(
         train, y.numpy(), test_codes, num_classes)

@@ -19,8 +19,8 @@ warnings.filterwarnings("ignore", message=r"Found .* module\(s\) in eval mode")
 # The scale of the weight decay of a head on standardised frozen codes, chosen on the development
 # metric (``benchmarks/head_regularisation.py``: CIFAR-10, Fashion-MNIST and MNIST).
 HEAD_DECAY = 10.0
-# The weight decay of a head on a few features (the spectral features, one per class), where the
-# decay above did not help, and of an encoder trained with its head.
+# The weight decay of a head on the raw code or on a few features (the spectral features, one per
+# class), where the decay above did not help.
 PLAIN_DECAY = 1e-3
 
 
@@ -34,13 +34,6 @@ def few_label_decay(labeled: int, classes: int, scale: float = HEAD_DECAY) -> fl
         scale: the decay at one labeled image per class.
     """
     return scale / math.sqrt(max(labeled / classes, 1.0))
-
-
-def head_decay(head: str, labeled: int, classes: int, scale: float = HEAD_DECAY) -> float:
-    """The weight decay of a registered head on a frozen encoder: :data:`PLAIN_DECAY` for the
-    ``spectral`` head (one feature per class), :func:`few_label_decay` for the heads that read
-    the standardised code (``linear``, ``mlp``, ``smoothed``)."""
-    return PLAIN_DECAY if head == "spectral" else few_label_decay(labeled, classes, scale)
 
 
 class ClassifierModule(pl.LightningModule):

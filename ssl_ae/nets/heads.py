@@ -7,7 +7,6 @@ from torch import nn
 
 from .graph_heads import SmoothedHead, SpectralHead
 from .registry import Registry
-from .standardized import StandardizedHead
 
 heads = Registry("head")
 
@@ -19,17 +18,15 @@ def create_head(name: str, **kwargs) -> nn.Module:
 
 @heads.register("linear")
 def linear_head(in_dim: int, num_classes: int) -> nn.Module:
-    """One linear layer on the standardised code: the honest probe of what the frozen code
-    already separates; ``fit`` it to unlabeled codes before training (``ssl-ae finetune`` does)."""
-    return StandardizedHead(in_dim, nn.Linear(in_dim, num_classes))
+    """One linear layer: the honest probe of what the frozen code already separates."""
+    return nn.Linear(in_dim, num_classes)
 
 
 @heads.register("mlp")
 def mlp_head(in_dim: int, num_classes: int, hidden: int = 256, dropout: float = 0.2) -> nn.Module:
-    """One hidden layer with dropout on the standardised code; ``fit`` as the linear head."""
-    return StandardizedHead(in_dim, nn.Sequential(
-        nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-        nn.Linear(hidden, num_classes)))
+    """One hidden layer with dropout."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                         nn.Linear(hidden, num_classes))
 
 
 @heads.register("spectral")
