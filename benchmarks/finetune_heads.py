@@ -22,10 +22,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from common import read_config
+from common import mean_std, read_config
 from ssl_ae import pipeline
 from ssl_ae.checkpoints import load_classifier
 from ssl_ae.evaluation import probes
+from ssl_ae.evaluation.metrics import score
 from ssl_ae.data import SemiSupervisedDataModule
 
 
@@ -57,7 +58,7 @@ def main() -> None:
                 results[head]["accuracy"].append(
                     pool_accuracy(data, checkpoint) if args.dev else
                     pipeline.evaluate(data, checkpoint)[0].accuracy)
-    summary = {head: {"accuracy": f"{np.mean(r['accuracy']):.4f} ± {np.std(r['accuracy']):.4f}",
+    summary = {head: {"accuracy": mean_std(r["accuracy"]),
                       "per seed": [round(a, 4) for a in r["accuracy"]],
                       "finetune s": round(float(np.mean(r["seconds"])), 1)}
                for head, r in results.items()}
@@ -74,7 +75,7 @@ def pool_accuracy(data: SemiSupervisedDataModule, checkpoint) -> float:
     with torch.no_grad():
         probs = probes.predict_proba(module, probes.images_to_float(
             data.source.images[torch.as_tensor(rows)]))
-    return float((probs.argmax(1) == data.source.targets[rows]).mean())
+    return score(probs, data.source.targets[rows])["accuracy"]
 
 
 if __name__ == "__main__":
