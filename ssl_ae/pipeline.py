@@ -152,13 +152,17 @@ class HeadSpec:
             ``smoothed``: their codes smoothed along it; see ``ssl_ae.nets.graph_heads``).
         head_kwargs: its extra arguments, e.g. ``{hidden: 256}`` for ``mlp``, ``{dims: 10,
             neighbours: 10}`` for ``spectral``, ``{steps: 1, neighbours: 10}`` for ``smoothed``.
+            ``linear`` and ``mlp`` take ``standardize``: on a frozen encoder, read the code
+            standardised by the statistics of (up to 10,000) unlabeled images' codes, as the
+            sweep's heads do; unset, the recipe of the images' kind decides
+            (:func:`ssl_ae.recipes.standardized_head`: colour images yes, grey no).
         freeze_encoder: keep the encoder fixed (the honest few-label probe).
         lr: learning rate.
         weight_decay: AdamW weight decay; by default (null) ``10 / sqrt(labeled images per
-            class)`` for the ``smoothed`` head, which reads the codes standardised as the sweep's
-            heads do (:func:`~ssl_ae.modules.classifier.few_label_decay`: strong where labels
-            are few), and 0.001 for the others: ``linear`` and ``mlp`` read the raw code,
-            ``spectral`` a few features.
+            class)`` for a head on the standardised code (``smoothed``, and ``linear`` or
+            ``mlp`` with ``standardize``; :func:`~ssl_ae.modules.classifier.few_label_decay`:
+            strong where labels are few), and 0.001 for the others: the raw code, or
+            ``spectral``'s few features.
     """
 
     head: str = "linear"
@@ -187,6 +191,23 @@ class HeadSpec:
         if self.fits_to_unlabeled and not self.freeze_encoder:
             raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes: "
                              "set head.freeze_encoder true, or use a linear or mlp head")
+        if self.standardizes and not self.freeze_encoder:
+            raise ValueError("head.head_kwargs.standardize takes its statistics from the frozen "
+                             "encoder's codes: set head.freeze_encoder true, or standardize false")
+
+    def resolved(self, image_shape: tuple[int, int, int]) -> "HeadSpec":
+        """A copy whose ``standardize``, where the head takes it and the config leaves it unset,
+        is the recipe's for images of ``image_shape`` (false on an encoder that trains)."""
+        takes = heads.arguments(self.head) or set()
+        if "standardize" not in takes or "standardize" in self.head_kwargs:
+            return self
+        choice = self.freeze_encoder and recipes.standardized_head(image_shape)
+        return replace(self, head_kwargs={**self.head_kwargs, "standardize": choice})
+
+    @property
+    def standardizes(self) -> bool:
+        """Whether a ``linear`` or ``mlp`` head reads the standardised code."""
+        return bool(self.head_kwargs.get("standardize"))
 
     @property
     def fits_to_unlabeled(self) -> bool:
@@ -197,10 +218,16 @@ class HeadSpec:
     def build(self, encoder: torch.nn.Module, classes: list[str], labeled: int,
               unlabeled: Optional[torch.Tensor] = None) -> ClassifierModule:
         """The classifier for ``labeled`` training images; a graph head is fitted to the frozen
-        codes of ``unlabeled`` (uint8 images) here."""
+        codes of ``unlabeled`` (uint8 images) here, a standardising head to those of a seeded
+        sample of at most :data:`STATISTICS_SAMPLE` of them."""
         if not self.fits_to_unlabeled:
             head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
                                **self.head_kwargs)
+            if self.standardizes:
+                if unlabeled is None or not len(unlabeled):
+                    raise ValueError("a standardising head needs unlabeled images for its "
+                                     "statistics")
+                head.fit(probes.encode(encoder, statistics_sample(unlabeled)))
         elif not self.freeze_encoder or unlabeled is None:
             raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes of "
                              "the unlabeled images: pass them and set head.freeze_encoder true, "
@@ -217,7 +244,20 @@ class HeadSpec:
         """The weight decay for ``labeled`` training images of ``classes`` classes."""
         if self.weight_decay is not None:
             return self.weight_decay
-        return few_label_decay(labeled, classes) if self.head == "smoothed" else PLAIN_DECAY
+        standardized = self.head == "smoothed" or self.standardizes
+        return few_label_decay(labeled, classes) if standardized else PLAIN_DECAY
+
+
+# Unlabeled images whose codes give a standardising linear or MLP head its statistics.
+STATISTICS_SAMPLE = 10_000
+
+
+def statistics_sample(images: torch.Tensor) -> torch.Tensor:
+    """At most :data:`STATISTICS_SAMPLE` of ``images``, drawn with a fixed seed, in order."""
+    if len(images) <= STATISTICS_SAMPLE:
+        return images
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    return images[rows[:STATISTICS_SAMPLE].sort().values]
 
 
 # Each stage's Trainer settings where its ``trainer`` argument leaves them out (the CLI shows
@@ -377,9 +417,13 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     data.setup()
     encoder = load_encoder(pretrained, data.image_shape)
     check_same_test_split(data, Path(pretrained))
-    head = head or HeadSpec()
+    head = (head or HeadSpec()).resolved(data.image_shape)
     head.check()
-    unlabeled = data.subset("unlabeled", labels=False).images if head.fits_to_unlabeled else None
+    unlabeled = None
+    if head.fits_to_unlabeled or head.standardizes:
+        unlabeled = data.subset("unlabeled", labels=False).images
+        if not len(unlabeled) and head.standardizes:  # statistics need no labels
+            unlabeled = data.subset("labeled", labels=False).images
     module = head.build(encoder, data.source.classes, len(data.split.labeled), unlabeled)
     fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:

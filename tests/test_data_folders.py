@@ -8,6 +8,7 @@ from PIL import Image
 
 from helpers import run_cli
 from datahelpers import class_folder, write_png
+from ssl_ae.checkpoints import load_classifier
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.data.folders import load_folder
 from ssl_ae.data.images import pil_to_uint8
@@ -224,6 +225,9 @@ def test_run_on_colour_folders_with_test_dir_takes_the_colour_recipe(tmp_path):
             "--finetune_trainer.enable_progress_bar", "false")
     saved = yaml.safe_load((tmp_path / "run" / "pretrain" / "config.yaml").read_text())["model"]
     assert saved["objective"] == "siamese" and saved["encoder_kwargs"]["pool"] == 4
+    head = yaml.safe_load((tmp_path / "run" / "finetune" / "config.yaml").read_text())["head"]
+    assert head["head_kwargs"] == {"standardize": True}
+    assert load_classifier(tmp_path / "run" / "finetune").head.spec["standardize"]
     split = json.loads((tmp_path / "run" / "pretrain" / "split.json").read_text())
     assert len(split["test"]) == 7 and len(split["unlabeled"]) == 18
     assert (tmp_path / "run" / "report" / "report.md").is_file()

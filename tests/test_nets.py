@@ -87,6 +87,22 @@ def test_heads(name):
     assert create_head(name, in_dim=7, num_classes=3)(torch.rand(2, 7)).shape == (2, 3)
 
 
+@pytest.mark.parametrize("name", ["linear", "mlp"])
+def test_a_standardising_head_reads_the_code_standardised_by_the_statistics_it_was_fitted_to(name):
+    torch.manual_seed(0)
+    head = create_head(name, in_dim=7, num_classes=3, standardize=True).eval()
+    codes = torch.randn(50, 7) * 3 + 5
+    raw = head(codes[:2])
+    head.fit(codes)
+    assert torch.allclose(head.code_mean, codes.mean(0)) and (head.code_std > 2).all()
+    standardised = (codes[:2] - codes.mean(0)) / codes.std(0, unbiased=False)
+    assert torch.allclose(head(codes[:2]), head.net(standardised), atol=1e-5)
+    assert not torch.allclose(head(codes[:2]), raw)
+    plain = create_head(name, in_dim=7, num_classes=3)  # a checkpoint of the raw head is unchanged
+    assert {f"net.{key}" for key in plain.state_dict()} | {"code_mean", "code_std"} == set(
+        head.state_dict())
+
+
 def test_conv_encoder_depth_adds_same_size_convolutions_and_pool_averages_over_a_grid():
     deep = create_encoder("conv", in_channels=3, image_size=16, code_dim=4, widths=[4, 8], depth=3)
     convs = [m for m in deep.body.modules() if isinstance(m, torch.nn.Conv2d)]

@@ -171,19 +171,64 @@ def test_a_spectral_head_needs_a_frozen_encoder(tiny_run):
                    torch.zeros(5, 1, 8, 8))
 
 
-def test_the_smoothed_heads_weight_decay_falls_as_labels_grow_unless_set(tiny_run):
+def test_heads_on_the_standardised_code_are_held_back_harder_the_fewer_the_labels(tiny_run):
     classes = [str(c) for c in range(10)]
     unlabeled = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8)
 
-    def decay(labeled: int, head: str = "smoothed", **settings) -> float:
-        spec = pipeline.HeadSpec(head=head, head_kwargs={"neighbours": 3} if head != "linear"
-                                 else {}, **settings)
+    def decay(labeled: int, head: str = "smoothed", standardize: bool = False,
+              **settings) -> float:
+        kwargs = {"neighbours": 3} if head in ("smoothed", "spectral") else {
+            "standardize": standardize}
+        spec = pipeline.HeadSpec(head=head, head_kwargs=kwargs, **settings)
         return spec.build(load_encoder(tiny_run), classes, labeled, unlabeled).hparams.weight_decay
 
     assert decay(40) == pytest.approx(5.0) and decay(4000) == pytest.approx(0.5)
     assert decay(5) == decay(10) == pytest.approx(10.0)  # at most one image per class counts
+    assert decay(40, "linear", True) == decay(40, "mlp", True) == pytest.approx(5.0)
     assert decay(40, "spectral") == decay(40, "linear") == 1e-3  # few features; the raw code
     assert decay(40, weight_decay=0.25) == 0.25
+
+
+@pytest.mark.parametrize("shape,frozen,expected", [((3, 32, 32), True, True),
+                                                   ((1, 8, 8), True, False),
+                                                   ((3, 32, 32), False, False)])
+def test_unless_set_a_linear_head_standardises_the_frozen_code_of_colour_images(
+        shape, frozen, expected):
+    resolved = pipeline.HeadSpec(freeze_encoder=frozen).resolved(shape)
+    assert resolved.head_kwargs == {"standardize": expected}
+    assert pipeline.HeadSpec(head_kwargs={"standardize": False}).resolved(shape).head_kwargs == {
+        "standardize": False}
+    assert pipeline.HeadSpec(head="smoothed").resolved(shape).head_kwargs == {}
+    with pytest.raises(ValueError, match="set head.freeze_encoder true, or standardize false"):
+        pipeline.HeadSpec(head_kwargs={"standardize": True}, freeze_encoder=False).check()
+
+
+def test_a_standardising_head_takes_its_statistics_from_a_sample_of_the_unlabeled_codes(
+        tiny_run, monkeypatch):
+    encoder = load_encoder(tiny_run)
+    unlabeled = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8)
+    encoded, encode = [], probes.encode
+    monkeypatch.setattr(probes, "encode", lambda net, images: encoded.append(images) or
+                        encode(net, images))
+    monkeypatch.setattr(pipeline, "STATISTICS_SAMPLE", 12)
+    spec = pipeline.HeadSpec(head_kwargs={"standardize": True})
+    head = spec.build(encoder, [str(c) for c in range(10)], 40, unlabeled).head
+    (sample,) = encoded
+    rows = [i for i, image in enumerate(unlabeled) if any(torch.equal(image, s) for s in sample)]
+    assert len(sample) == len(rows) == 12  # 12 different unlabeled images
+    codes = encode(encoder, sample)
+    assert torch.allclose(head.code_mean, codes.mean(0), atol=1e-6)
+    assert torch.allclose(head.code_std, codes.std(0, unbiased=False) + 1e-6, atol=1e-6)
+
+
+def test_with_every_image_labeled_a_standardising_head_takes_the_labeled_codes(tiny_run, tmp_path):
+    data = SemiSupervisedDataModule(labeled_fraction=1.0, labeled_in_unlabeled=False)
+    spec = pipeline.HeadSpec(head_kwargs={"standardize": True})
+    checkpoint = pipeline.finetune(data, tiny_run, tmp_path / "linear", spec,
+                                   {"max_epochs": 1, "enable_progress_bar": False})
+    head = load_classifier(checkpoint).head
+    assert head.spec["standardize"] and not torch.equal(head.code_std, torch.ones_like(
+        head.code_std))  # fitted and saved, with no unlabeled pool
 
 
 def test_python_stages_default_to_the_cli_trainer_settings(tmp_path):

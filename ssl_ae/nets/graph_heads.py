@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from ..graph import Eigenmap, Graph, moments, neighbour_mean, nystrom
+from .standardized import StandardizedHead
 
 
-class GraphHead(nn.Module):
+class GraphHead(StandardizedHead):
     """A linear layer on graph features of a code standardised by the unlabeled codes'
     statistics. A subclass says what the graph's images' features are (:meth:`fit_graph`) and
     how a new code gets its own (:meth:`place`).
@@ -34,10 +35,9 @@ class GraphHead(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, graph_size: int, feature_dim: int,
                  neighbours: int, buffers: dict[str, tuple[int, ...]]):
-        super().__init__()
+        super().__init__(in_dim)
         self.neighbours = neighbours
-        shapes = {"code_mean": (in_dim,), "code_std": (in_dim,),
-                  "graph_codes": (graph_size, in_dim), "feature_mean": (feature_dim,),
+        shapes = {"graph_codes": (graph_size, in_dim), "feature_mean": (feature_dim,),
                   "feature_std": (feature_dim,), **buffers}
         for name, shape in shapes.items():
             self.register_buffer(name, torch.ones(shape))
@@ -50,11 +50,11 @@ class GraphHead(nn.Module):
             raise ValueError(f"the {type(self).__name__} was built for "
                              f"{tuple(self.graph_codes.shape)} unlabeled codes but got "
                              f"{tuple(codes.shape)}")
-        mean, std = moments(codes)
-        graph = Graph.build((codes - mean) / std, self.neighbours)
+        super().fit(codes)
+        graph = Graph.build(self.standardize(codes), self.neighbours)
         feature_mean, feature_std = moments(self.fit_graph(graph))
-        for name, value in (("code_mean", mean), ("code_std", std), ("graph_codes", graph.codes),
-                            ("feature_mean", feature_mean), ("feature_std", feature_std)):
+        for name, value in (("graph_codes", graph.codes), ("feature_mean", feature_mean),
+                            ("feature_std", feature_std)):
             getattr(self, name).copy_(value)
         return self
 
@@ -68,7 +68,7 @@ class GraphHead(nn.Module):
 
     def features(self, code: torch.Tensor) -> torch.Tensor:
         """Standardised graph features (M, feature_dim) of codes (M, in_dim)."""
-        placed = self.place((code - self.code_mean) / self.code_std)
+        placed = self.place(self.standardize(code))
         return (placed - self.feature_mean) / self.feature_std
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from torch import nn
 
 from .graph_heads import SmoothedHead, SpectralHead
 from .registry import Registry
+from .standardized import StandardizedHead
 
 heads = Registry("head")
 
@@ -16,17 +17,25 @@ def create_head(name: str, **kwargs) -> nn.Module:
     return heads.create(name, **kwargs)
 
 
+def on_code(net: nn.Module, in_dim: int, standardize: bool) -> nn.Module:
+    """``net`` on the raw code, or on the code standardised by statistics that
+    :meth:`StandardizedHead.fit` takes from unlabeled codes (``ssl-ae finetune`` does)."""
+    return StandardizedHead(in_dim, net) if standardize else net
+
+
 @heads.register("linear")
-def linear_head(in_dim: int, num_classes: int) -> nn.Module:
+def linear_head(in_dim: int, num_classes: int, standardize: bool = False) -> nn.Module:
     """One linear layer: the honest probe of what the frozen code already separates."""
-    return nn.Linear(in_dim, num_classes)
+    return on_code(nn.Linear(in_dim, num_classes), in_dim, standardize)
 
 
 @heads.register("mlp")
-def mlp_head(in_dim: int, num_classes: int, hidden: int = 256, dropout: float = 0.2) -> nn.Module:
+def mlp_head(in_dim: int, num_classes: int, hidden: int = 256, dropout: float = 0.2,
+             standardize: bool = False) -> nn.Module:
     """One hidden layer with dropout."""
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                         nn.Linear(hidden, num_classes))
+    return on_code(nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
+                                 nn.Dropout(dropout), nn.Linear(hidden, num_classes)),
+                   in_dim, standardize)
 
 
 @heads.register("spectral")
