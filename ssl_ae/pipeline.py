@@ -225,8 +225,9 @@ class HeadSpec:
                                **self.head_kwargs)
             if self.standardizes:
                 if unlabeled is None or not len(unlabeled):
-                    raise ValueError("a standardising head needs unlabeled images for its "
-                                     "statistics")
+                    raise ValueError("a head with head_kwargs.standardize takes its statistics "
+                                     "from unlabeled images' codes: pass some images as "
+                                     "unlabeled, or set standardize false")
                 head.fit(probes.encode(encoder, statistics_sample(unlabeled)))
         elif not self.freeze_encoder or unlabeled is None:
             raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes of "

@@ -219,6 +219,8 @@ def test_a_standardising_head_takes_its_statistics_from_a_sample_of_the_unlabele
     codes = encode(encoder, sample)
     assert torch.allclose(head.code_mean, codes.mean(0), atol=1e-6)
     assert torch.allclose(head.code_std, codes.std(0, unbiased=False) + 1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="pass some images as unlabeled, or set standardize false"):
+        spec.build(encoder, ["a", "b"], 4, unlabeled[:0])
 
 
 def test_with_every_image_labeled_a_standardising_head_takes_the_labeled_codes(tiny_run, tmp_path):
