@@ -25,14 +25,15 @@ def on_code(net: nn.Module, in_dim: int, standardize: bool) -> nn.Module:
 
 @heads.register("linear")
 def linear_head(in_dim: int, num_classes: int, standardize: bool = False) -> nn.Module:
-    """One linear layer: the honest probe of what the frozen code already separates."""
+    """One linear layer: the honest probe of what the frozen code already separates; with
+    ``standardize``, on the code standardised by fitted statistics (:func:`on_code`)."""
     return on_code(nn.Linear(in_dim, num_classes), in_dim, standardize)
 
 
 @heads.register("mlp")
 def mlp_head(in_dim: int, num_classes: int, hidden: int = 256, dropout: float = 0.2,
              standardize: bool = False) -> nn.Module:
-    """One hidden layer with dropout."""
+    """One hidden layer with dropout; ``standardize`` as for :func:`linear_head`."""
     return on_code(nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes)),
                    in_dim, standardize)
