@@ -8,7 +8,7 @@ fields a config leaves unset.
   clean crop, the codes of the two views matched by InfoNCE through a projector; its encoder
   averages its last stage over a 4x4 grid, so the code keeps a coarse layout and its size does
   not grow with the image's; its decoder is lighter than the encoder, since most of a step's
-  compute went into decoding (benchmarks/RESULTS.md, "Colour photos").
+  compute went into decoding (benchmarks/RESULTS.md, "Issue 17: colour photos, CIFAR-10").
 """
 from __future__ import annotations
 
