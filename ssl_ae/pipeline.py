@@ -63,9 +63,10 @@ class AutoencoderSpec:
         init_from: an earlier pretrain run (run folder, stage folder or checkpoint) whose
             encoder this one starts from: its architecture and weights (and the decoder's and
             projector's where the same ones are built); leave the encoder fields unset.
-        encoder_lr: the encoder's peak learning rate when it differs from ``lr``, e.g. lower to
-            adapt a transferred encoder gently; 0 keeps the encoder fixed (weights and
-            BatchNorm statistics) and trains the rest.
+        encoder_lr: the peak learning rate of the weights the encoder starts from when it
+            differs from ``lr``, e.g. lower to adapt a transferred encoder gently; 0 keeps them
+            fixed (weights and BatchNorm statistics) and trains the rest. A backbone's code
+            layer, new unless ``init_from`` gives it, learns at ``lr``.
     """
 
     encoder: Optional[str] = None
@@ -136,7 +137,8 @@ class AutoencoderSpec:
                                  code_dim=spec.code_dim,
                                  **(mirrored if spec.decoder_kwargs is None else spec.decoder_kwargs))
         module = AutoencoderModule(encoder, decoder, objective, lr=spec.lr,
-                                   weight_decay=spec.weight_decay, encoder_lr=spec.encoder_lr)
+                                   weight_decay=spec.weight_decay, encoder_lr=spec.encoder_lr,
+                                   new_code_layer=spec.encoder == "backbone" and earlier is None)
         if earlier is not None:
             transfer.start_from(module, earlier)
         return module

@@ -160,3 +160,21 @@ def test_backbone_run_rebuilds_without_its_weights_file(tmp_path):
         assert torch.allclose(encoder(x), module.encoder.eval()(x), atol=1e-5)  # channels-last there
     run_cli("finetune", "--pretrained", run, "--trainer.max_epochs", 1, *QUIET, "--run-dir", run)
     assert (run / "finetune" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_fixed_backbone_keeps_its_weights_but_learns_its_new_code_layer(tmp_path):
+    """encoder_lr 0 governs the weights loaded from the file; the code layer that replaces the
+    classifier is new, so it learns at model.lr instead of staying a random projection."""
+    timm = pytest.importorskip("timm")
+    weights = tmp_path / "test_resnet.pth"
+    torch.save(timm.create_model("test_resnet", num_classes=0).state_dict(), weights)
+    kwargs = f"{{model: timm:test_resnet, weights: {weights}, input_size: 16}}"
+    run_cli("pretrain", "--model.encoder", "backbone", "--model.encoder_kwargs", kwargs,
+            "--model.encoder_lr", 0, "--trainer.max_epochs", 1, *QUIET, "--run-dir", tmp_path / "run")
+    spec = AutoencoderSpec(encoder="backbone", encoder_kwargs=yaml.safe_load(kwargs), encoder_lr=0)
+    start, after = spec.build(DIGITS), load_autoencoder(tmp_path / "run", DIGITS)
+    assert same_weights(after.encoder.body, start.encoder.body)  # BatchNorm statistics included
+    assert not any(p.requires_grad for p in start.encoder.body.parameters())
+    assert all(p.requires_grad for p in start.encoder.head.parameters())
+    from_run = AutoencoderSpec(init_from=str(tmp_path / "run"), encoder_lr=0).build(DIGITS)
+    assert not any(p.requires_grad for p in from_run.encoder.parameters())  # nothing new there

@@ -21,20 +21,24 @@ class AutoencoderModule(pl.LightningModule):
             :mod:`ssl_ae.objectives`); plain MSE if None.
         lr: peak AdamW learning rate of a one-cycle schedule over the run.
         weight_decay: AdamW weight decay.
-        encoder_lr: the encoder's peak learning rate if not ``lr``; 0 keeps the encoder fixed,
-            BatchNorm statistics included (a transferred encoder that only the decoder learns
-            to invert).
+        encoder_lr: the peak learning rate of the encoder's transferred weights if not ``lr``;
+            0 keeps them fixed, BatchNorm statistics included (a transferred encoder that only
+            the decoder learns to invert).
+        new_code_layer: the encoder's code layer (``encoder.head``) is new on top of transferred
+            weights (a backbone's classifier replaced): it learns at ``lr`` whatever
+            ``encoder_lr`` says.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, objective: Optional[Objective] = None,
-                 lr: float = 2e-3, weight_decay: float = 1e-4, encoder_lr: Optional[float] = None):
+                 lr: float = 2e-3, weight_decay: float = 1e-4, encoder_lr: Optional[float] = None,
+                 new_code_layer: bool = False):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder", "decoder", "objective"])
         self.encoder, self.decoder = encoder, decoder
         self.objective = objective if objective is not None else Objective()
         self.objective.attach(encoder)
         if self.fixed_encoder:
-            self.encoder.requires_grad_(False).eval()
+            self.transferred.requires_grad_(False).eval()
         # Channels-last weights made a CPU training step 1.1-1.4x faster (benchmarks/step_time.py).
         self.to(memory_format=torch.channels_last)
 
@@ -42,11 +46,16 @@ class AutoencoderModule(pl.LightningModule):
     def fixed_encoder(self) -> bool:
         return self.hparams.get("encoder_lr") == 0
 
+    @property
+    def transferred(self) -> nn.Module:
+        """The part of the encoder that ``encoder_lr`` governs."""
+        return self.encoder.body if self.hparams.get("new_code_layer") else self.encoder
+
     def train(self, mode: bool = True) -> "AutoencoderModule":
         """Switch modes as usual, but a fixed encoder always stays in eval mode."""
         super().train(mode)
         if self.fixed_encoder:
-            self.encoder.eval()
+            self.transferred.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,10 +81,11 @@ class AutoencoderModule(pl.LightningModule):
         if encoder_lr is None:  # one group, as before encoder_lr existed (resumable checkpoints)
             groups = [{"params": list(self.parameters()), "lr": lr}]
         else:
-            rest = [p for name, p in self.named_parameters() if not name.startswith("encoder.")]
-            groups = [{"params": rest, "lr": lr}]
+            transferred = list(self.transferred.parameters())
+            ids = {id(p) for p in transferred}
+            groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr}]
             if not self.fixed_encoder:
-                groups.append({"params": list(self.encoder.parameters()), "lr": encoder_lr})
+                groups.append({"params": transferred, "lr": encoder_lr})
         optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         steps = self.trainer.estimated_stepping_batches
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
