@@ -34,10 +34,16 @@ from .modules import AutoencoderModule, ClassifierModule
 from .modules.classifier import PLAIN_DECAY, few_label_decay
 from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
+from .nets.encoders import encoders
 from .nets.heads import heads
 from .objectives import create_objective
+from .objectives.base import objectives
 from .rundir import (STAGE_CHECKPOINT, holds_results, leave_process_group, new_run_dir,
                      partial_folder, run_folder, saved_split, stage_folder)
+
+
+# What the package itself passes to every encoder and decoder.
+NET_ARGS = ("in_channels", "out_channels", "image_size", "code_dim", "code")
 
 
 @dataclass
@@ -126,6 +132,11 @@ class AutoencoderSpec:
         earlier = load_checkpoint(self.init_from) if self.init_from is not None else None
         spec = self.resolved(image_shape, earlier)
         channels, size, _ = image_shape
+        objectives.check_kwargs(spec.objective, spec.objective_kwargs, "model.objective_kwargs")
+        encoders.check_kwargs(spec.encoder, spec.encoder_kwargs, "model.encoder_kwargs", NET_ARGS)
+        if spec.decoder_kwargs is not None:
+            decoders.check_kwargs(spec.encoder, spec.decoder_kwargs, "model.decoder_kwargs",
+                                  NET_ARGS)
         objective = create_objective(spec.objective, **spec.objective_kwargs)
         encoder = create_encoder(spec.encoder, in_channels=channels, image_size=size,
                                  code_dim=spec.code_dim, code=objective.code_for(spec.code),
@@ -175,12 +186,8 @@ class HeadSpec:
 
     def check(self) -> None:
         """Raise on an unknown head or argument, before any stage starts."""
-        takes = heads.arguments(self.head)
-        unknown = sorted(set(self.head_kwargs) - takes) if takes is not None else []
-        if unknown:
-            settable = sorted(takes - {"in_dim", "num_classes", "graph_size"})
-            raise ValueError(f"head.head_kwargs: head {self.head!r} takes no {', '.join(unknown)} "
-                             f"(it takes {', '.join(settable)})")
+        heads.check_kwargs(self.head, self.head_kwargs, "head.head_kwargs",
+                           ("in_dim", "num_classes", "graph_size"))
         try:  # a tiny stand-in surfaces the constructor's own checks of the arguments
             create_head(self.head, in_dim=1, num_classes=2, **self.head_kwargs,
                         **({"graph_size": 3} if self.fits_to_unlabeled else {}))
@@ -235,6 +242,11 @@ class HeadSpec:
             raise ValueError(f"the {self.head} head is fitted to the frozen encoder's codes of "
                              "the unlabeled images: pass them and set head.freeze_encoder true, "
                              "or use a linear or mlp head")
+        elif not len(unlabeled):
+            raise ValueError(f"the {self.head} head is fitted to the unlabeled images' codes, "
+                             "but the split leaves no image unlabeled: label fewer (data."
+                             "labels_per_class or data.labeled_fraction), set data."
+                             "labeled_in_unlabeled true, or use a linear or mlp head")
         else:
             codes = probes.encode(encoder, unlabeled)
             head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
@@ -386,6 +398,8 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
     """
     out_dir, trainer = Path(out_dir), {**PRETRAIN_TRAINER, **(trainer or {})}
     data.setup()
+    if resume:
+        check_resumed_split(data, out_dir)
     model = (model or AutoencoderSpec()).resolved(data.image_shape)
     module = model.build(data.image_shape)
     fitter = stage_trainer(out_dir, trainer)
@@ -418,6 +432,8 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     out_dir, trainer = Path(out_dir), {**FINETUNE_TRAINER, **(trainer or {})}
     data.reuse_split(saved_split(Path(pretrained)))  # the pretrain stage's, if same settings
     data.setup()
+    if resume:
+        check_resumed_split(data, out_dir)
     encoder = load_encoder(pretrained, data.image_shape)
     check_same_test_split(data, Path(pretrained))
     head = (head or HeadSpec()).resolved(data.image_shape)
@@ -437,6 +453,20 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         fit_stage(module, data.labeled_dataloader(), data.validation_dataloader(labels=True),
                   fitter, work, resume)
     return out_dir / STAGE_CHECKPOINT
+
+
+def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path) -> None:
+    """Refuse to resume the stage interrupted in ``out_dir`` on another split than the one it
+    started on (its earlier epochs may have trained on the new split's test images)."""
+    saved = partial_folder(out_dir) / "split.json"
+    if not saved.is_file():
+        return
+    started = data.check_drawn_from_this(Split.load(saved), saved)
+    changed = [f"data.{k}" for k, v in data.split_settings().items() if started.settings.get(k) != v]
+    if changed:
+        raise ValueError(f"--resume continues {saved.parent}, which started with other "
+                         f"{', '.join(changed)}: pass the data settings of its config.yaml, or "
+                         "--overwrite true to start again")
 
 
 def check_same_test_split(data: SemiSupervisedDataModule, pretrained: Path) -> None:

@@ -83,6 +83,10 @@ SETTINGS = [
     (["--model.lr", "0"], "model.lr must be positive"),
     (["--model.encoder", "nosuch"], "unknown encoder 'nosuch'"),
     (["--model.objective", "nosuch"], "unknown objective 'nosuch'"),
+    (["--model.objective_kwargs", "{strenght: 0.3}"],
+     "model.objective_kwargs: objective 'denoising' takes no strenght (it takes "),
+    (["--model.encoder_kwargs", "{widht: [8]}"], "model.encoder_kwargs: encoder 'conv' takes no widht"),
+    (["--model.decoder_kwargs", "{foo: 1}"], "model.decoder_kwargs: decoder 'conv' takes no foo"),
 ]
 
 

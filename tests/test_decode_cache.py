@@ -44,6 +44,16 @@ def test_a_changed_file_is_decoded_again(photos):
     assert torch.equal(after.images[2:], before.images[2:])
 
 
+
+def test_a_file_replaced_under_its_old_modification_time_is_decoded_again(photos):
+    """As tar or rsync -t restore a file: same size, same mtime, new bytes."""
+    path = photos / "a" / "001.png"
+    before, stat = load(photos), path.stat()
+    write_png(path, 200)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert load(photos).images[1].unique().tolist() == [200] and before.images[1].unique().tolist() == [1]
+
 def test_an_added_file_or_other_settings_miss(photos, monkeypatch):
     load(photos)
     load(photos, image_size=4)

@@ -9,6 +9,7 @@ import yaml
 
 from helpers import QUIET, ROOT, read_json, run_cli
 from ssl_ae import pipeline
+from ssl_ae.rundir import STAGE_CHECKPOINT
 from ssl_ae.evaluation import probes
 from ssl_ae.checkpoints import load_checkpoint, load_classifier, load_encoder
 from ssl_ae.data import SemiSupervisedDataModule, Split, load_source
@@ -171,6 +172,13 @@ def test_a_spectral_head_needs_a_frozen_encoder(tiny_run):
                    torch.zeros(5, 1, 8, 8))
 
 
+
+def test_a_graph_head_without_unlabeled_images_says_how_to_get_some(tiny_run):
+    spec = pipeline.HeadSpec(head="smoothed")
+    with pytest.raises(ValueError, match="leaves no image unlabeled: label fewer"):
+        spec.build(load_encoder(tiny_run), [str(c) for c in range(10)], 100,
+                   torch.zeros(0, 1, 8, 8, dtype=torch.uint8))
+
 def test_heads_on_the_standardised_code_are_held_back_harder_the_fewer_the_labels(tiny_run):
     classes = [str(c) for c in range(10)]
     unlabeled = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8)
@@ -243,3 +251,13 @@ def test_python_stages_default_to_the_cli_trainer_settings(tmp_path):
     with open(tmp_path / "pretrain" / "metrics.csv") as f:
         epochs = {int(row["epoch"]) for row in csv.DictReader(f) if row["epoch"]}
     assert max(epochs) == pipeline.PRETRAIN_TRAINER["max_epochs"] - 1
+
+
+def test_resuming_on_another_split_is_refused_and_keeps_the_interrupted_stage(tiny_run, tmp_path):
+    interrupted = tmp_path / "pretrain.partial"
+    shutil.copytree(tiny_run / "pretrain", interrupted)
+    before = (interrupted / "split.json").read_text()
+    with pytest.raises(ValueError, match=r"started with other data.seed: pass the data settings"):
+        pipeline.pretrain(SemiSupervisedDataModule(seed=1), tmp_path / "pretrain", resume=True)
+    assert (interrupted / "split.json").read_text() == before
+    assert (interrupted / STAGE_CHECKPOINT).is_file() and not (tmp_path / "pretrain").exists()

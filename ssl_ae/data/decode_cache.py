@@ -31,12 +31,13 @@ def cache_dir() -> Path:
 
 
 def cache_key(files: list[tuple[str, os.stat_result]], **settings) -> str:
-    """A digest of the files (path, size, modification time, from their ``os.stat``) and the
-    settings."""
+    """A digest of the files (path, size, inode, modification and change times, from their
+    ``os.stat``: a file replaced in place under its old modification time, as ``tar`` or
+    ``rsync -t`` leave it, still gets a new change time) and the settings."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(f"v{VERSION} {sorted(settings.items())}\n".encode())
-    digest.update("".join(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
-                          for path, stat in files).encode())
+    digest.update("".join(f"{path}\0{s.st_size}\0{s.st_ino}\0{s.st_mtime_ns}\0{s.st_ctime_ns}\n"
+                          for path, s in files).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

@@ -40,6 +40,17 @@ class Registry:
             return None
         return {p.name for p in params}
 
+    def check_kwargs(self, name: str, kwargs: dict[str, Any], option: str,
+                     fixed: tuple[str, ...] = ()) -> None:
+        """Raise a ValueError naming ``option`` if ``kwargs`` holds an argument that the
+        constructor ``name`` does not take (``fixed``: those the package passes itself)."""
+        takes = self.arguments(name)
+        unknown = sorted(set(kwargs) - takes) if takes is not None else []
+        if unknown:
+            settable = ", ".join(sorted(takes - set(fixed))) or "nothing"
+            raise ValueError(f"{option}: {self.kind} {name!r} takes no {', '.join(unknown)} "
+                             f"(it takes {settable})")
+
     def _builder(self, name: str) -> Callable[..., nn.Module]:
         if name not in self._builders:
             raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
