@@ -430,12 +430,10 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         resume: continue an interrupted run from its last checkpoint.
     """
     out_dir, trainer = Path(out_dir), {**FINETUNE_TRAINER, **(trainer or {})}
-    data.reuse_split(saved_split(Path(pretrained)))  # the pretrain stage's, if same settings
-    data.setup()
+    data.follow_split(saved_split(Path(pretrained)))
     if resume:
         check_resumed_split(data, out_dir)
     encoder = load_encoder(pretrained, data.image_shape)
-    check_same_test_split(data, Path(pretrained))
     head = (head or HeadSpec()).resolved(data.image_shape)
     head.check()
     unlabeled = None
@@ -467,18 +465,6 @@ def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path) -> None:
         raise ValueError(f"--resume continues {saved.parent}, which started with other "
                          f"{', '.join(changed)}: pass the data settings of its config.yaml, or "
                          "--overwrite true to start again")
-
-
-def check_same_test_split(data: SemiSupervisedDataModule, pretrained: Path) -> None:
-    """Refuse to finetune on other data than pretraining's, or on a split whose test images
-    the pretraining may have seen."""
-    split = data.split
-    saved = saved_split(pretrained)
-    if saved is not None:
-        data.check_drawn_from_this(Split.load(saved), saved)
-    if saved is not None and Split.load(saved).test != split.test:
-        raise ValueError(f"the test split differs from the one pretraining held out ({saved}); "
-                         "use the same data source, seed and test_fraction as the pretrain stage")
 
 
 def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]:

@@ -350,3 +350,13 @@ def test_split_records_the_data_fingerprint(folder_run):
     split = json.loads((folder_run / "pretrain" / "split.json").read_text())
     assert len(split["data_fingerprint"]) == 16
     assert np.unique(split["test"] + split["unlabeled"]).size == split["num_images"]
+
+
+@pytest.mark.parametrize("command", ["embed", "reconstruct", "select", "sample"])
+def test_commands_on_a_pretrained_run_refuse_another_test_split(tiny_run, tmp_path, capsys, command):
+    """Another seed would call some of the pretraining's training images test images."""
+    budget = ["--budget", 10] if command == "select" else []
+    error = cli_error(capsys, command, "--pretrained", tiny_run, "--run-dir", tmp_path,
+                      "--data.seed", 1, *budget)
+    assert "test split differs from the one pretraining held out" in error
+    assert not (tmp_path / command).exists()

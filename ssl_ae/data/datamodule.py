@@ -262,6 +262,19 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.split_file = str(path)
         return True
 
+    def follow_split(self, saved: Optional[str | Path]) -> None:
+        """Take the split an earlier stage saved at ``saved`` (a pretraining's) if these settings
+        drew it, and refuse other data or another test split: that stage may have trained on
+        its images."""
+        self.reuse_split(saved)
+        self.setup()
+        if saved is None:
+            return
+        if self.check_drawn_from_this(Split.load(saved), saved).test != self.split.test:
+            raise ValueError(f"the test split differs from the one pretraining held out ({saved}); "
+                             "use the same data source, seed and test_fraction as the pretrain "
+                             "stage")
+
     @property
     def skipped_files(self) -> list[str]:
         """Unreadable files left out of the source (``skip_bad_files``)."""
