@@ -292,3 +292,24 @@ def test_deep_images_get_their_brightness_from_their_mode(values, mode, expected
     img = Image.fromarray(values)
     assert img.mode == mode
     assert pil_to_uint8(img, 1, 4).max() == expected
+
+
+def test_a_grey_image_first_does_not_make_a_colour_folder_grey(tmp_path):
+    folder = class_folder(tmp_path / "photos", {"a": 3, "b": 3})
+    for i, path in enumerate(sorted(folder.rglob("*.png"))[1:]):
+        write_png(path, 90 + i, mode="RGB")
+    with pytest.warns(UserWarning, match=r"5 of 6 images are colour though the first, .*a.000\.png"):
+        source = load_folder(labeled_dir=str(folder))
+    assert source.shape == (3, 8, 8)
+    assert load_folder(labeled_dir=str(folder), channels=1).shape == (1, 8, 8)  # as asked
+
+
+def test_photos_stand_upright_as_their_exif_orientation_says(tmp_path):
+    pixels = np.zeros((8, 8), np.uint8)
+    pixels[0, :] = 255  # a white top row
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: the camera was held rotated 90 degrees clockwise
+    (tmp_path / "a").mkdir()
+    Image.fromarray(pixels).save(tmp_path / "a" / "turned.png", exif=exif)
+    image = load_folder(labeled_dir=str(tmp_path)).images[0, 0].numpy()
+    np.testing.assert_array_equal(image, np.rot90(pixels, -1))  # the top row is now the right column

@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-VERSION = 2  # bump when the decoding itself changes
+VERSION = 3  # bump when the decoding itself changes
 KEEP = 8  # entries kept: the most recently used
 
 

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from . import decode_cache as decoded
 from .images import natural_channels, pil_to_uint8
@@ -173,14 +173,16 @@ def manifest_items(manifest: str) -> list[Item]:
 DIGEST_BYTES = 16
 
 
-def decode(path: str, channels: int, size: int) -> tuple[np.ndarray, bytes]:
-    """The image at ``path`` as uint8 (channels, size, size) and a hash of the file's bytes."""
+def decode(path: str, channels: int, size: int) -> tuple[np.ndarray, bytes, int]:
+    """The image at ``path`` as uint8 (channels, size, size), turned upright as its EXIF
+    orientation says (phone photos), a hash of the file's bytes, and its own channels."""
     with open(path, "rb") as f:
         raw = f.read()
     with Image.open(io.BytesIO(raw)) as img:
         img.load()
+        upright = ImageOps.exif_transpose(img)
         digest = hashlib.blake2b(raw, digest_size=DIGEST_BYTES).digest()
-        return pil_to_uint8(img, channels, size), digest
+        return pil_to_uint8(upright, channels, size), digest, natural_channels(upright)
 
 
 def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
@@ -215,7 +217,9 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
                cache: bool = False) -> tuple[torch.Tensor, list[Item], list[str]]:
     """Decode every item: uint8 (N, C, S, S) images, the items kept, the paths skipped
     (``skip_option`` names the setting in errors). With ``cache``, an earlier decoding of the
-    same files and settings is read back instead (:mod:`ssl_ae.data.decode_cache`)."""
+    same files and settings is read back instead (:mod:`ssl_ae.data.decode_cache`). Unless
+    ``channels`` says, the images are grey if all of them are, else colour."""
+    inferred = channels is None
     channels, size = first_shape(items, channels, size, skip_bad_files, skip_option)
     key = decoded.cache_key([(it.path, it.stat()) for it in items], channels=channels, size=size,
                             skip_bad_files=skip_bad_files) if cache else None
@@ -224,6 +228,12 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
         entry = decode_all(items, channels, size, skip_bad_files, skip_option)
         if key:
             decoded.save(key, entry)
+    if inferred and channels == 1 and entry["colour"].any():
+        first = items[int(entry["kept"][0])].path
+        warnings.warn(f"{int(entry['colour'].sum())} of {len(entry['colour'])} images are colour "
+                      f"though the first, {first}, is grey: all are read in colour; set "
+                      "data.channels 1 to read them as grey", stacklevel=2)
+        return read_items(items, 3, size, skip_bad_files, skip_option, cache)
     kept = [items[i] for i in entry["kept"].tolist()]
     digests = entry["digests"].numpy().tobytes()
     for i, item in enumerate(kept):
@@ -257,6 +267,7 @@ def decode_all(items: list[Item], channels: int, size: int, skip_bad_files: bool
     digests = np.frombuffer(b"".join(results[i][1] for i in kept), np.uint8)
     return {"images": torch.from_numpy(np.stack([results[i][0] for i in kept])),
             "kept": torch.tensor(kept),
+            "colour": torch.tensor([results[i][2] == 3 for i in kept]),
             "digests": torch.from_numpy(digests.reshape(len(kept), DIGEST_BYTES).copy()),
             "skipped": [it.path for it, r in zip(items, results) if r is None]}
 
