@@ -178,3 +178,20 @@ def test_fixed_backbone_keeps_its_weights_but_learns_its_new_code_layer(tmp_path
     assert all(p.requires_grad for p in start.encoder.head.parameters())
     from_run = AutoencoderSpec(init_from=str(tmp_path / "run"), encoder_lr=0).build(DIGITS)
     assert not any(p.requires_grad for p in from_run.encoder.parameters())  # nothing new there
+
+
+@pytest.mark.parametrize("model, options, message", [
+    ("torchvision:squeezenet1_0", {}, "ends in no linear classifier to replace"),
+    ("torchvision:vit_b_16", {"input_size": 64}, "cannot read 64-pixel images .*set input_size"),
+    ("torchvision:googlenet", {"input_size": 64}, "gives GoogLeNetOutputs while training"),
+])
+def test_backbones_that_cannot_serve_as_encoders_are_named(model, options, message):
+    with pytest.raises(ValueError, match=message):
+        create_encoder("backbone", image_size=16, code_dim=8, model=model, **options)
+
+
+def test_a_timm_name_may_carry_its_weights_tag():
+    pytest.importorskip("timm")
+    encoder = create_encoder("backbone", image_size=16, code_dim=8, model="timm:test_resnet.r160_in1k",
+                             input_size=32)
+    assert encoder(torch.rand(2, 3, 16, 16)).shape == (2, 8)

@@ -60,10 +60,7 @@ class BackboneEncoder(Encoder):
         self.input_size = input_size or native_size or image_size
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-        with torch.no_grad():
-            features = self.body.eval()(torch.zeros(1, 3, self.input_size, self.input_size))
-        self.body.train()
-        self.head = CodeLayer(features.shape[1], code_dim, code)
+        self.head = CodeLayer(probe(self.body, model, self.input_size), code_dim, code)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """[0, 1] pixels at the data's size -> the backbone's input."""
@@ -81,6 +78,26 @@ class BackboneEncoder(Encoder):
         return self.head.distribution(self.body(self.prepare(x)))
 
 
+def probe(body: nn.Module, model: str, side: int) -> int:
+    """The size of ``body``'s features of ``side``-pixel images; a clear error where it cannot
+    read them, or gives more than one output while training (auxiliary classifiers)."""
+    x = torch.zeros(2, 3, side, side)
+    statistics = [b.clone() for b in body.buffers()]  # BatchNorm's, kept from the training probe
+    try:
+        with torch.no_grad():
+            features = body.eval()(x)
+            training = body.train()(x)
+            for buffer, kept in zip(body.buffers(), statistics):
+                buffer.copy_(kept)
+    except Exception as err:
+        raise ValueError(f"backbone {model} cannot read {side}-pixel images ({first_lines(err)}); "
+                         "set input_size to the side it was built for, e.g. 224") from err
+    if not isinstance(training, torch.Tensor):
+        raise ValueError(f"backbone {model} gives {type(training).__name__} while training, not "
+                         "features (auxiliary classifiers); use another model, e.g. resnet18")
+    return features.shape[1]
+
+
 def build_timm(name: str, weights: Optional[str]) -> tuple[nn.Module, tuple, Optional[int]]:
     """timm's ``NAME`` with pooled features and no classifier, its normalisation and input side."""
     try:
@@ -88,7 +105,7 @@ def build_timm(name: str, weights: Optional[str]) -> tuple[nn.Module, tuple, Opt
     except ImportError as err:
         raise ImportError("timm backbones need the timm package: pip install timm "
                           "(or pip install 'ssl_ae[timm]')") from err
-    if name not in timm.list_models():
+    if not timm.is_model(name):  # takes a weights tag too: resnet18.a1_in1k
         raise ValueError(f"timm has no model {name!r}; see timm.list_models(), e.g. resnet18")
     options = {"num_classes": 0, "pretrained": weights is not None}
     if weights not in (None, HUB):
@@ -118,7 +135,11 @@ def build_torchvision(name: str, weights: Optional[str]) -> tuple[nn.Module, tup
         raise ValueError(f"torchvision has no classification model {name!r}; see "
                          "torchvision.models.list_models(), e.g. resnet18")
     net = models.get_model(name, weights=None)
-    classifier = [path for path, m in net.named_modules() if isinstance(m, nn.Linear)][-1]
+    linear = [path for path, m in net.named_modules() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise ValueError(f"torchvision:{name} ends in no linear classifier to replace by the code "
+                         "layer; use a model that does, e.g. resnet18")
+    classifier = linear[-1]
     if weights is not None:
         state = hub_state_dict(name) if weights == HUB else read_state_dict(existing_file(weights))
         load_backbone(net, state, classifier, weights)
