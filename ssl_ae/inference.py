@@ -39,7 +39,7 @@ def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
         out_csv.with_name("skipped_files.txt").write_text("\n".join(skipped) + "\n")
     probs = probes.predict_proba(module, probes.images_to_float(images))
     classes = module.hparams.get("class_names") or [str(c) for c in range(probs.shape[1])]
-    with open(out_csv, "w", newline="") as f:
+    with open(out_csv, "w", newline="", errors="surrogateescape") as f:  # any file name
         writer = csv.writer(f)
         writer.writerow(["path", "predicted_class", "probability"])
         for path, p in zip(paths, probs):
@@ -62,7 +62,7 @@ def embed(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path)
     part[data.split.test] = "test"
     ids = data.source.ids or [str(i) for i in range(len(codes))]
     classes = data.source.classes
-    with open(out_dir / "index.csv", "w", newline="") as f:
+    with open(out_dir / "index.csv", "w", newline="", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(["row", "id", "class", "part"])
         for i, (name, target) in enumerate(zip(ids, data.source.targets)):
@@ -109,7 +109,7 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
     chosen = pool[selection.select(codes, budget, method, seed)]
     ids = data.source.ids or [str(i) for i in range(len(data.source.images))]
     names = [ids[i] for i in chosen]
-    with open(out_dir / "to_label.csv", "w", newline="") as f:
+    with open(out_dir / "to_label.csv", "w", newline="", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "label"])
         writer.writerows([name, ""] for name in names)

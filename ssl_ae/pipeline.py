@@ -460,7 +460,8 @@ def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path) -> None:
     if not saved.is_file():
         return
     started = data.check_drawn_from_this(Split.load(saved), saved)
-    changed = [f"data.{k}" for k, v in data.split_settings().items() if started.settings.get(k) != v]
+    changed = [f"data.{key}" for key, value in data.split_settings().items()
+               if started.settings.get(key) != value]
     if changed:
         raise ValueError(f"--resume continues {saved.parent}, which started with other "
                          f"{', '.join(changed)}: pass the data settings of its config.yaml, or "

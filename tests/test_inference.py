@@ -1,4 +1,5 @@
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -70,3 +71,17 @@ def test_reconstruct_shows_corruption_and_decodes(tiny_run, tmp_path):
     clean = np.load(tmp_path / "clean" / "reconstruct" / "reconstructions.npy")
     assert np.abs(clean.astype(int) - expected).max() <= 1
     assert (tmp_path / "reconstruct" / "reconstructions.png").stat().st_size > 3000
+
+
+def test_predict_takes_a_file_name_that_is_not_utf8(tiny_run, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(folder / f"ok{i}.png")
+    try:
+        os.rename(folder / "ok0.png", os.fsencode(folder) + b"/bad\xff.png")
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
+    run_cli("predict", "--finetuned", tiny_run, "--images", folder, "--run-dir", tmp_path / "run")
+    rows = (tmp_path / "run" / "predict" / "predictions.csv").read_bytes().splitlines()
+    assert sorted(row.split(b",")[0] for row in rows[1:]) == [b"bad\xff.png", b"ok1.png"]
