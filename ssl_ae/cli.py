@@ -141,8 +141,6 @@ def check_settings(command: str, init) -> None:
     for option, least in (("count", 1), ("num", 1), ("pairs", 1), ("steps", 2), ("budget", 1)):
         if option in init:
             at_least(init[option], least, f"--{option}")
-    if command == "sample" and init.num < 1 and init.pairs < 1:
-        raise ValueError("--num and --pairs are both 0: nothing to sample")
     if command == "evaluate":
         init.sweep.check()
     if command == "select" and init.method not in selection.METHODS:

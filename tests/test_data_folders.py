@@ -313,3 +313,11 @@ def test_photos_stand_upright_as_their_exif_orientation_says(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "a" / "turned.png", exif=exif)
     image = load_folder(labeled_dir=str(tmp_path)).images[0, 0].numpy()
     np.testing.assert_array_equal(image, np.rot90(pixels, -1))  # the top row is now the right column
+
+
+def test_images_beside_the_class_subfolders_are_named_as_left_out(tmp_path):
+    folder = class_folder(tmp_path / "photos", {"a": 2, "b": 2})
+    write_png(folder / "stray.png", 77)
+    with pytest.warns(UserWarning, match=r"1 images lie directly in .*photos, outside the class "
+                                         r"subfolders, and are left out, e\.g\. stray\.png"):
+        assert len(load_folder(labeled_dir=str(folder)).images) == 4

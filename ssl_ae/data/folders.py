@@ -99,6 +99,11 @@ def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
     if not classes:
         raise ValueError(f"data.{key}: {root} has no class subfolders; put the images of "
                          "each class in a subfolder named after the class")
+    strays = sorted(f.name for f in root.iterdir() if f.is_file() and is_image_name(f.name))
+    if strays:
+        warnings.warn(f"data.{key}: {len(strays)} images lie directly in {root}, outside the "
+                      f"class subfolders, and are left out, e.g. {', '.join(strays[:3])}; move "
+                      "them into their class's subfolder (or data.unlabeled_dir)", stacklevel=2)
     items = []
     for folder in classes:
         files = list_images(folder)
