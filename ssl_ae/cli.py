@@ -35,21 +35,25 @@ def add_trainer(parser: ArgumentParser, key: str, defaults: dict) -> None:
     parser.set_defaults({f"{key}.{k}": v for k, v in defaults.items()})
 
 
-def base_parser(command: str, description: str) -> ArgumentParser:
+def base_parser(command: str, description: str, run_folder: bool = True) -> ArgumentParser:
+    """The options every command takes; ``run_folder``: it writes into a run folder."""
     parser = ArgumentParser(prog=f"ssl-ae {command}", description=description, allow_abbrev=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML config file(s)")
-    parser.add_argument("--run-dir", type=Optional[str], default=None,
-                        help="run folder (default: a new folder under runs/)")
-    parser.add_argument("--overwrite", type=bool, default=False,
-                        help="replace results already in the run folder")
+    if run_folder:
+        parser.add_argument("--run-dir", type=Optional[str], default=None,
+                            help="run folder (default: a new folder under runs/)")
+        parser.add_argument("--overwrite", type=bool, default=False,
+                            help="replace results already in the run folder")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
     return parser
 
 
-def stage_parser(command: str, description: str) -> ArgumentParser:
+def stage_parser(command: str, description: str, trains: bool = False) -> ArgumentParser:
+    """A command on the data module's images; one that ``trains`` can resume."""
     parser = base_parser(command, description)
-    parser.add_argument("--resume", type=bool, default=False,
-                        help="continue an interrupted stage from its last checkpoint")
+    if trains:
+        parser.add_argument("--resume", type=bool, default=False,
+                            help="continue an interrupted stage from its last checkpoint")
     parser.add_class_arguments(SemiSupervisedDataModule, "data")
     return parser
 
@@ -60,16 +64,18 @@ def add_pretrained(parser: ArgumentParser) -> None:
 
 
 def build_parser() -> ArgumentParser:
-    pretrain = stage_parser("pretrain", "Pretrain an autoencoder on the unlabeled images.")
+    pretrain = stage_parser("pretrain", "Pretrain an autoencoder on the unlabeled images.",
+                            trains=True)
     pretrain.add_class_arguments(pipeline.AutoencoderSpec, "model")
     add_trainer(pretrain, "trainer", pipeline.PRETRAIN_TRAINER)
 
-    finetune = stage_parser("finetune", "Train a classifier head on a pretrained encoder.")
+    finetune = stage_parser("finetune", "Train a classifier head on a pretrained encoder.",
+                            trains=True)
     add_pretrained(finetune)
     finetune.add_class_arguments(pipeline.HeadSpec, "head")
     add_trainer(finetune, "trainer", pipeline.FINETUNE_TRAINER)
 
-    run = stage_parser("run", "Pretrain, finetune and evaluate in one run folder.")
+    run = stage_parser("run", "Pretrain, finetune and evaluate in one run folder.", trains=True)
     run.add_class_arguments(pipeline.AutoencoderSpec, "model")
     run.add_class_arguments(pipeline.HeadSpec, "head")
     add_trainer(run, "pretrain_trainer", pipeline.PRETRAIN_TRAINER)
@@ -116,7 +122,7 @@ def build_parser() -> ArgumentParser:
 
     shard = base_parser("shard", "Convert a source once into LitData shards; train, evaluate and "
                                  "embed from them with --data.source shards --data.shards_dir OUT "
-                                 "without holding the images in memory.")
+                                 "without holding the images in memory.", run_folder=False)
     shard.add_class_arguments(SemiSupervisedDataModule, "data")
     shard.add_argument("--out", type=str, required=True, help="new folder for the shards")
     shard.add_argument("--chunk_bytes", type=str, default=shards.CHUNK_BYTES,

@@ -360,3 +360,13 @@ def test_commands_on_a_pretrained_run_refuse_another_test_split(tiny_run, tmp_pa
                       "--data.seed", 1, *budget)
     assert "test split differs from the one pretraining held out" in error
     assert not (tmp_path / command).exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["evaluate", "--pretrained", "x", "--resume", "true"],  # nothing of it trains
+    ["embed", "--pretrained", "x", "--resume", "true"],
+    ["shard", "--out", "x", "--run-dir", "y"],  # it writes to --out
+], ids=lambda a: " ".join(a))
+def test_options_a_command_would_ignore_are_refused(capsys, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    assert "unrecognized arguments" in cli_error(capsys, *args)
