@@ -32,15 +32,15 @@ COLOUR: dict[str, Any] = {
 
 
 def recipe(image_shape: tuple[int, int, int]) -> dict[str, Any]:
-    """The default autoencoder settings for images of shape (channels, height, width). The
-    colour recipe drops its last stages for a side that 8 (or 4) does not divide, so that its
-    decoder can retrace the encoder's resolutions."""
-    if image_shape[0] != 3:
-        return copy.deepcopy(GREY)
-    out = copy.deepcopy(COLOUR)
-    stages = max(1, halvings(image_shape[1], len(out["encoder_kwargs"]["widths"])))
-    out["encoder_kwargs"]["widths"] = out["encoder_kwargs"]["widths"][:stages]
-    out["decoder_kwargs"]["widths"] = out["decoder_kwargs"]["widths"][-stages:]
+    """The default autoencoder settings for images of shape (channels, height, width). A recipe
+    drops its last stages for a side that 2 ** stages (4 grey, 8 colour) does not divide, so
+    that its decoder can retrace the encoder's resolutions."""
+    out = copy.deepcopy(COLOUR if image_shape[0] == 3 else GREY)
+    widths = out["encoder_kwargs"]["widths"]
+    stages = max(1, halvings(image_shape[1], len(widths)))
+    out["encoder_kwargs"]["widths"] = widths[:stages]
+    if out["decoder_kwargs"] is not None:
+        out["decoder_kwargs"]["widths"] = out["decoder_kwargs"]["widths"][-stages:]
     return out
 
 

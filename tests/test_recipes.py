@@ -44,11 +44,12 @@ def test_own_encoder_arguments_get_the_mirrored_decoder_not_the_recipe_one():
     assert own.build((3, 12, 12)).decoder.spec["widths"] == [4, 4]
 
 
-@pytest.mark.parametrize("size,stages", [(32, 3), (28, 2), (6, 1)])
-def test_colour_recipe_fits_sides_that_eight_does_not_divide(size, stages):
-    module = AutoencoderSpec().build((3, size, size))
+@pytest.mark.parametrize("channels,size,stages", [(3, 32, 3), (3, 28, 2), (3, 6, 1),
+                                                   (1, 28, 2), (1, 30, 1)])
+def test_recipes_fit_sides_that_their_strides_do_not_divide(channels, size, stages):
+    module = AutoencoderSpec().build((channels, size, size))
     assert len(module.encoder.spec["widths"]) == len(module.decoder.spec["widths"]) == stages
-    assert module(torch.rand(2, 3, size, size)).shape == (2, 3, size, size)
+    assert module(torch.rand(2, channels, size, size)).shape == (2, channels, size, size)
 
 
 def test_colour_recipe_code_layer_reads_a_grid_of_the_same_size_at_any_image_size():
