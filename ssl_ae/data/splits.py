@@ -219,8 +219,10 @@ class Split:
         if self.data_fingerprint and self.data_fingerprint != fingerprint:
             raise ValueError(
                 f"{where} was drawn from other data (fingerprint {self.data_fingerprint}, this data "
-                f"{fingerprint}: other images, labels or test split); pass the --data settings of "
-                "the stage that wrote it (see its config.yaml), or pretrain again on this data")
+                f"{fingerprint}: other images, labels or test split, from other --data settings "
+                "or from files added, removed or changed since); pass the --data settings of the "
+                "stage that wrote it (see its config.yaml) on its files, or pretrain again on "
+                "this data")
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self)))
