@@ -305,7 +305,7 @@ def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] 
         labeled_dir: folder with one subfolder per class.
         unlabeled_dir: folder of unlabeled images (searched recursively).
         manifest: ``path,label`` CSV; empty label = unlabeled.
-        channels: 1 or 3; None takes the first image's (grey -> 1, anything else -> 3).
+        channels: 1 or 3; None: 1 if every image is grey, else 3.
         image_size: side every image is resized to; None takes the first image's (if square).
         skip_bad_files: leave unreadable images out (with a warning) instead of failing.
         test_dir: folder with one subfolder per class, held out as the test split; without it
