@@ -136,3 +136,29 @@ def test_heads_on_frozen_codes_are_held_back_harder_the_fewer_the_labels(tiny_ru
         assert [method for method, _, _ in heads][-1] == "frozen encoder + MLP head"
     assert decays == pytest.approx([10.0, 1e-3, 10.0, 10.0, 5.0, 1e-3, 5.0, 5.0,
                                     1.0, 1e-3, 1.0, 1.0])  # spectral: few features, 0.001
+
+
+def test_a_source_with_unlabeled_images_is_swept_on_its_labeled_ones(tiny_run, tmp_path):
+    """Images without a label (an unlabeled_dir) are in the graph, never among the labels."""
+    from datahelpers import class_folder, write_png
+
+    labeled = class_folder(tmp_path / "labeled", {"a": 6, "b": 6, "c": 6})
+    test = class_folder(tmp_path / "test", {"a": 2, "b": 2, "c": 2}, offset=200)
+    for i in range(8):
+        write_png(tmp_path / "unlabeled" / f"{i}.png", 100 + i)
+    encoder = tmp_path / "encoder" / "checkpoints" / "last.ckpt"  # no split.json beside it
+    encoder.parent.mkdir(parents=True)
+    shutil.copy(tiny_run / "pretrain" / "checkpoints" / "last.ckpt", encoder)
+    run_cli("evaluate", "--pretrained", encoder, "--run-dir", tmp_path / "run",
+            "--data.source", "folder", "--data.labeled_dir", labeled, "--data.test_dir", test,
+            "--data.unlabeled_dir", tmp_path / "unlabeled", "--data.labels_per_class", 1,
+            "--sweep.labels_per_class", "[1, 2]", "--sweep.seeds", "[0]", "--sweep.budgets", "[6]",
+            "--sweep.head_steps", 20, "--sweep.scratch_steps", 5)
+    report = tmp_path / "run" / "report"
+    assert {r["labels_per_class"] for r in read_json(report / "results.json")} == {1, 2, None}
+    targets = SemiSupervisedDataModule(source="folder", labeled_dir=str(labeled), test_dir=str(test),
+                                       unlabeled_dir=str(tmp_path / "unlabeled"),
+                                       labels_per_class=1).loaded_source().targets
+    for how in ("random", "kmeans", "spectral"):
+        chosen = read_json(report / "splits" / f"budget6-{how}-seed0.json")["labeled"]
+        assert len(chosen) == 6 and (targets[chosen] >= 0).all()

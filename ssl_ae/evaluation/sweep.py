@@ -114,8 +114,15 @@ class Cache:
 
 
 def feasible_ks(targets: np.ndarray, pool: np.ndarray, ks: list[int]) -> list[int]:
-    smallest = np.bincount(targets[pool]).min()
+    """The ``ks`` that every class with images in ``pool`` can give."""
+    counts = np.bincount(targets[pool[labeled_positions(targets, pool)]])
+    smallest = counts[counts > 0].min() if counts.any() else 0
     return [k for k in ks if 1 <= k <= smallest]
+
+
+def labeled_positions(targets: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Positions in ``pool`` of the images that have a label (the others' target is -1)."""
+    return np.flatnonzero(targets[pool] >= 0)
 
 
 def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
@@ -142,9 +149,11 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
                 kept["shown"] = report.Shown(method, k, probs, y_test.numpy(),
                                              np.asarray(split.labeled))
     picks = [(b, seed, how) for b in spec.budgets for seed in spec.seeds for how in spec.selection]
-    pool_codes, y_test = cache.codes[cache.pool], cache.targets[cache.test]
+    candidates = labeled_positions(cache.targets.numpy(), cache.pool)  # their labels are read
+    y_test = cache.targets[cache.test]
     for budget, seed, how in tqdm(picks, desc="images chosen to label", unit="split"):
-        chosen = cache.pool[select(pool_codes, budget, how, seed, eigenmap=cache.diffusion)]
+        chosen = cache.pool[candidates[select(cache.codes[cache.pool[candidates]], budget, how,
+                                              seed, eigenmap=cache.diffusion[candidates])]]
         split = Split.make(cache.targets.numpy(), None, seed, test=cache.test, labeled=chosen,
                            class_names=cache.classes)
         kept["splits"][f"budget{budget}-{how}-seed{seed}"] = split
