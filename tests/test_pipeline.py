@@ -261,3 +261,12 @@ def test_resuming_on_another_split_is_refused_and_keeps_the_interrupted_stage(ti
         pipeline.pretrain(SemiSupervisedDataModule(seed=1), tmp_path / "pretrain", resume=True)
     assert (interrupted / "split.json").read_text() == before
     assert (interrupted / STAGE_CHECKPOINT).is_file() and not (tmp_path / "pretrain").exists()
+
+
+def test_a_run_labeled_by_fraction_reports_without_a_per_class_axis(tiny_run, tmp_path):
+    shutil.copytree(tiny_run / "pretrain", tmp_path / "run" / "pretrain")  # finished: kept
+    run_cli("run", "--run-dir", tmp_path / "run", "--resume", "true", "--data.labeled_fraction",
+            0.1, "--finetune_trainer.max_epochs", 2, *QUIET)
+    report = tmp_path / "run" / "report"
+    assert "| method | frozen encoder | the labeled images |" in (report / "report.md").read_text()
+    assert (report / "confusion.png").is_file() and not (report / "label_curve.png").exists()

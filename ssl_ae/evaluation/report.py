@@ -67,12 +67,14 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
         sections = ["## Test accuracy\n\n" + summary_table(summary),
                     "Balanced accuracy, macro F1 and expected calibration error per run are in "
                     "`results.csv`; the labeled images of every run are in `splits/`."]
-        figures.label_curve(summary, work / "label_curve.png")
-        sections.append("![accuracy against labels](label_curve.png)")
+        if all(s["labels_per_class"] is not None for s in summary):  # else no axis to draw on
+            figures.label_curve(summary, work / "label_curve.png")
+            sections.append("![accuracy against labels](label_curve.png)")
         if shown is not None:
             figures.confusion_figure(shown.probs, shown.targets, data.source.classes,
                                      work / "confusion.png",
-                                     f"{shown.method}, k = {shown.labels_per_class}")
+                                     shown.method + (f", k = {shown.labels_per_class}"
+                                                     if shown.labels_per_class else ""))
             sections.append("![confusion matrix](confusion.png)")
         figures.feature_map(codes, data.source.targets, labeled, work / "features.png")
         figures.save_reconstructions(autoencoder, data.source.images[torch.as_tensor(test[:16])],
@@ -113,7 +115,8 @@ def summary_table(summary: list[dict]) -> str:
     ks = sorted({s["labels_per_class"] for s in summary})
     methods = list(dict.fromkeys((s["method"], s["frozen_encoder"]) for s in summary))
     cell = {(s["method"], s["labels_per_class"]): s for s in summary}
-    lines = ["| method | frozen encoder | " + " | ".join(f"k = {k}" for k in ks) + " |",
+    heads = [f"k = {k}" if k is not None else "the labeled images" for k in ks]  # a fraction, a file
+    lines = ["| method | frozen encoder | " + " | ".join(heads) + " |",
              "| --- | --- | " + " | ".join("---" for _ in ks) + " |"]
     for method, frozen in methods:
         cells = [mean_std(cell[method, k]) if (method, k) in cell else "" for k in ks]
