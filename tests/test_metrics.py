@@ -22,3 +22,11 @@ def test_perfect_and_calibrated_predictions():
     got = score(torch.eye(3)[[0, 1, 2, 2]], torch.tensor([0, 1, 2, 2]))
     assert got == pytest.approx({"accuracy": 1.0, "balanced_accuracy": 1.0, "macro_f1": 1.0,
                                  "ece": 0.0})
+
+
+def test_balanced_accuracy_averages_the_classes_the_test_split_has():
+    """Truth has classes 0 and 1 only; one image of class 1 is predicted as class 2."""
+    truth = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    predicted = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2])
+    got = score(torch.nn.functional.one_hot(predicted, 3).float(), truth)
+    assert got["balanced_accuracy"] == pytest.approx((1.0 + 0.75) / 2)
