@@ -23,3 +23,12 @@ def test_a_class_missing_from_the_labeled_images_still_gets_its_column(probe):
     probs = getattr(probes, probe)(train_x, train_y, test_x, num_classes=3)
     assert probs.shape == (5, 3) and (probs[:, 2] == 0).all()
     assert np.allclose(probs.sum(1), 1)
+
+
+@pytest.mark.parametrize("probe", ["logistic_regression", "knn"])
+def test_labeled_images_of_one_class_give_that_class(probe):
+    """A small labeling budget can pick images of one class only."""
+    rng = np.random.default_rng(0)
+    probs = getattr(probes, probe)(rng.normal(size=(2, 4)), np.array([1, 1]),
+                                   rng.normal(size=(5, 4)), num_classes=3)
+    assert probs.shape == (5, 3) and (probs.argmax(1) == 1).all() and np.allclose(probs.sum(1), 1)
