@@ -65,6 +65,21 @@ def test_explicit_labeled_file_by_path_and_index(tmp_path):
         SemiSupervisedDataModule(source="folder", labeled_dir=str(root), labeled_file=str(listing)).setup()
 
 
+
+def test_a_split_saved_from_a_labeled_file_is_not_reused_once_the_file_changes(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 6, "b": 6})
+    listing = tmp_path / "labeled.txt"
+    listing.write_text("a/001.png\nb/004.png\n")
+    first = SemiSupervisedDataModule(source="folder", labeled_dir=str(root), labeled_file=str(listing),
+                                     test_fraction=0.3)
+    first.save_split(tmp_path)
+    assert SemiSupervisedDataModule(**first.hparams).reuse_split(tmp_path / "split.json")
+    listing.write_text("a/002.png\nb/005.png\n")
+    edited = SemiSupervisedDataModule(**first.hparams)
+    assert not edited.reuse_split(tmp_path / "split.json")
+    edited.setup()
+    assert [edited.source.ids[i] for i in edited.split.labeled] == ["a/002.png", "b/005.png"]
+
 def test_explicit_labels_may_not_be_official_test_images():
     with pytest.raises(ValueError, match=r"labeled file lists 1 images of the test split"):
         Split.make(TARGETS, labeled=np.array([0, 119]), test=np.arange(100, 120))

@@ -186,7 +186,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         keys = ("source", "labeled_dir", "unlabeled_dir", "test_dir", "manifest", "shards_dir",
                 "dataset_kwargs", "test_dataset_kwargs", "skip_bad_files", "labels_per_class", "labeled_fraction",
                 "labeled_file", "val_fraction", "labeled_in_unlabeled", "test_fraction", "seed")
-        return json.loads(json.dumps({k: self.hparams[k] for k in keys}, default=str))
+        settings = {k: self.hparams[k] for k in keys}
+        if self.hparams.labeled_file and Path(self.hparams.labeled_file).is_file():
+            content = Path(self.hparams.labeled_file).read_bytes()  # an edited file: other labels
+            settings["labeled_file_digest"] = hashlib.blake2b(content, digest_size=8).hexdigest()
+        return json.loads(json.dumps(settings, default=str))
 
     def _make_split(self) -> Split:
         h, src = self.hparams, self.source
