@@ -132,8 +132,9 @@ def confusion_figure(probs: np.ndarray, targets: np.ndarray, classes: list[str],
 
 def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, path: Path,
                 max_points: int = 2000, seed: int = 0) -> None:
-    """PCA and t-SNE of frozen codes, coloured by class; the labeled images ringed in black
-    (at most ``max_points`` images, a quarter of them labeled ones when there are that many)."""
+    """PCA and t-SNE of frozen codes, coloured by class (images without a label grey); the
+    labeled images ringed in black (at most ``max_points`` images, a quarter of them labeled
+    ones when there are that many)."""
     rng = np.random.default_rng(seed)
     others = np.setdiff1d(np.arange(len(codes)), labeled)
     labeled = rng.choice(labeled, min(max_points // 4, len(labeled)), replace=False)
@@ -144,12 +145,17 @@ def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, pat
     maps = {"PCA": PCA(2, random_state=seed).fit_transform(x),
             "t-SNE": TSNE(2, init="pca", random_state=seed,
                           perplexity=min(30, len(x) - 1)).fit_transform(x)}
+    classes, known = targets[shown], targets[shown] >= 0  # -1: an image without a label, grey
+    top = max(int(targets.max()), 0)
+    cmap, vmax = ("tab10", 9) if top < 10 else ("tab20", 19) if top < 20 else ("turbo", top)
+    palette = {"cmap": cmap, "vmin": 0, "vmax": vmax}  # one colour per class in every layer
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     for ax, (name, xy) in zip(axes, maps.items()):
-        ax.scatter(xy[~is_labeled, 0], xy[~is_labeled, 1], c=targets[shown][~is_labeled],
-                   cmap="tab10", s=4, alpha=0.6)
-        ax.scatter(xy[is_labeled, 0], xy[is_labeled, 1], c=targets[shown][is_labeled],
-                   cmap="tab10", s=40, edgecolors="black", linewidths=1.2)
+        ax.scatter(xy[~known, 0], xy[~known, 1], c="lightgrey", s=4, alpha=0.6)
+        ax.scatter(xy[known & ~is_labeled, 0], xy[known & ~is_labeled, 1],
+                   c=classes[known & ~is_labeled], s=4, alpha=0.6, **palette)
+        ax.scatter(xy[is_labeled, 0], xy[is_labeled, 1], c=classes[is_labeled], s=40,
+                   edgecolors="black", linewidths=1.2, **palette)
         ax.set_title(f"{name} of frozen codes (ringed: labeled)")
         ax.set_xticks([]), ax.set_yticks([])
     fig.savefig(path, bbox_inches="tight", dpi=120)
