@@ -68,3 +68,12 @@ def test_denoising_corrupts_the_input_only_never_the_target():
     assert not torch.equal(seen[0], x)
     assert torch.allclose(loss, F.mse_loss(seen[0], x))  # target: the clean batch
     assert loss > 0.1
+
+
+def test_a_step_that_turns_pixels_into_floats_is_refused_by_name():
+    from ssl_ae.data.transforms import prepared
+
+    augment = build_augment([{"name": "Normalize"}])
+    with pytest.raises(ValueError, match="turned uint8 pixels into float32; leave scaling and "
+                                         "normalisation to the package"):
+        prepared(np.zeros((1, 8, 8), np.uint8), augment)

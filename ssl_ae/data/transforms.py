@@ -102,4 +102,8 @@ def prepared(image: np.ndarray, augment: Optional[Callable[[np.ndarray], np.ndar
         raise ValueError(f"augmentation {augment} turned a {hwc.shape} image into {out.shape}; "
                          "transforms must keep the image size (crop back to image_size after "
                          "padding or scaling)")
+    if out.dtype != np.uint8:  # Normalize, ToFloat: the test images would not get them
+        raise ValueError(f"augmentation {augment} turned uint8 pixels into {out.dtype}; leave "
+                         "scaling and normalisation to the package (it gives the networks [0, 1] "
+                         "floats) and drop that step")
     return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float().div_(255)
