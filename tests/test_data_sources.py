@@ -104,3 +104,14 @@ def test_pipeline_runs_on_mnist_from_gz_files(tmp_path):
     rows = {r["method"]: r["accuracy"] for r in read_json(run_dir / "report" / "results.json")}
     assert rows["logistic regression on pixels"] > 0.6  # the real MNIST test set, not noise
     assert "frozen encoder + linear head" in rows  # 20 pretraining steps: no accuracy claim
+
+
+def test_dataset_pixels_of_every_integer_type_are_read_on_their_scale():
+    from ssl_ae.data.images import to_pil
+
+    wide = np.array([[0, 65535], [32768, 257]], np.uint16)
+    assert np.asarray(to_pil(wide)).tolist() == [[0, 255], [128, 1]]
+    assert np.asarray(to_pil(np.array([[0, 200]], np.int64))).tolist() == [[0, 200]]
+    for bad in (np.array([[0, 256]], np.int32), np.array([[-1, 5]], np.int64)):
+        with pytest.raises(ValueError, match=r"integer pixels must lie in 0\.\.255"):
+            to_pil(bad)

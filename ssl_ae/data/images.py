@@ -51,7 +51,7 @@ def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
 def to_pil(image: Any) -> Image.Image:
     """A PIL image from a PIL image, an (H, W[, C]) numpy array or a (C, H, W) tensor.
 
-    Floats are taken to lie in [0, 1]; integers in [0, 255].
+    Floats are taken to lie in [0, 1]; 16-bit integers in [0, 65535]; other integers in [0, 255].
     """
     if isinstance(image, Image.Image):
         return image
@@ -63,6 +63,11 @@ def to_pil(image: Any) -> Image.Image:
     arr = np.asarray(image)
     if arr.dtype.kind == "f":
         arr = np.clip(arr * 255 + 0.5, 0, 255)
+    elif arr.dtype == np.uint16:  # as a 16-bit image file is read
+        arr = np.clip(arr / 65535 * 255 + 0.5, 0, 255)
+    elif arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise ValueError(f"integer pixels must lie in 0..255 (16-bit: 0..65535), got "
+                         f"{arr.min()}..{arr.max()}; give uint8 images, or floats in [0, 1]")
     arr = arr.astype(np.uint8)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
