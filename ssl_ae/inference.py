@@ -37,8 +37,7 @@ def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
                                          skip_bad_files)
     if skipped:
         out_csv.with_name("skipped_files.txt").write_text("\n".join(skipped) + "\n")
-    probs = np.concatenate([probes.predict_proba(module, probes.images_to_float(images[i:i + 4096]))
-                            for i in range(0, len(images), 4096)])  # floats of a slice at a time
+    probs = probes.predict_proba(module, images)
     classes = module.hparams.get("class_names") or [str(c) for c in range(probs.shape[1])]
     with open(out_csv, "w", newline="", errors="surrogateescape") as f:  # any file name
         writer = csv.writer(f)

@@ -183,7 +183,8 @@ def test_fixed_backbone_keeps_its_weights_but_learns_its_new_code_layer(tmp_path
 @pytest.mark.parametrize("model, options, message", [
     ("torchvision:squeezenet1_0", {}, "ends in no linear classifier to replace"),
     ("torchvision:vit_b_16", {"input_size": 64}, "cannot read 64-pixel images .*set input_size"),
-    ("torchvision:googlenet", {"input_size": 64}, "gives GoogLeNetOutputs while training"),
+    ("torchvision:googlenet", {"input_size": 64}, "gives auxiliary classifiers' outputs while training"),
+    ("torchvision:inception_v3", {"input_size": 96}, "gives auxiliary classifiers' outputs while training"),
 ])
 def test_backbones_that_cannot_serve_as_encoders_are_named(model, options, message):
     with pytest.raises(ValueError, match=message):

@@ -144,8 +144,14 @@ def train_classifier(module: ClassifierModule, train_x: torch.Tensor, train_y: t
 
 @torch.no_grad()
 def predict_proba(module: nn.Module, test_x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
-    return torch.cat([module(test_x[i:i + batch_size]).softmax(1)
-                      for i in range(0, len(test_x), batch_size)]).numpy()
+    """Class probabilities of inputs: floats, or uint8 images turned into floats a batch at a
+    time."""
+    def batch(i: int) -> torch.Tensor:
+        x = test_x[i:i + batch_size]
+        return images_to_float(x) if x.dtype == torch.uint8 else x
+
+    starts = range(0, len(test_x), batch_size)
+    return torch.cat([module(batch(i)).softmax(1) for i in starts]).numpy()
 
 
 def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,

@@ -80,21 +80,14 @@ class BackboneEncoder(Encoder):
 
 def probe(body: nn.Module, model: str, side: int) -> int:
     """The size of ``body``'s features of ``side``-pixel images; a clear error where it cannot
-    read them, or gives more than one output while training (auxiliary classifiers)."""
-    x = torch.zeros(2, 3, side, side)
-    statistics = [b.clone() for b in body.buffers()]  # BatchNorm's, kept from the training probe
+    read them."""
     try:
         with torch.no_grad():
-            features = body.eval()(x)
-            training = body.train()(x)
-            for buffer, kept in zip(body.buffers(), statistics):
-                buffer.copy_(kept)
+            features = body.eval()(torch.zeros(1, 3, side, side))
     except Exception as err:
         raise ValueError(f"backbone {model} cannot read {side}-pixel images ({first_lines(err)}); "
                          "set input_size to the side it was built for, e.g. 224") from err
-    if not isinstance(training, torch.Tensor):
-        raise ValueError(f"backbone {model} gives {type(training).__name__} while training, not "
-                         "features (auxiliary classifiers); use another model, e.g. resnet18")
+    body.train()
     return features.shape[1]
 
 
@@ -135,6 +128,9 @@ def build_torchvision(name: str, weights: Optional[str]) -> tuple[nn.Module, tup
         raise ValueError(f"torchvision has no classification model {name!r}; see "
                          "torchvision.models.list_models(), e.g. resnet18")
     net = models.get_model(name, weights=None)
+    if getattr(net, "aux_logits", False):  # googlenet, inception_v3: a tuple while training
+        raise ValueError(f"torchvision:{name} gives auxiliary classifiers' outputs while "
+                         "training, not features; use another model, e.g. resnet18")
     linear = [path for path, m in net.named_modules() if isinstance(m, nn.Linear)]
     if not linear:
         raise ValueError(f"torchvision:{name} ends in no linear classifier to replace by the code "
