@@ -1,3 +1,4 @@
+import re
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,34 @@ def test_dataset_by_import_path(tmp_path):
     assert src.classes == ["zero", "one"] and src.test.tolist() == [12, 13, 14, 15]
     assert src.targets[:12].tolist() == [0, 1, 0, 1, 0, 1, -1, -1, 0, 1, -1, -1]
     assert not {6, 7, 10, 11} & set(data.split.labeled)
+
+
+class LabelledBy(Dataset):
+    """Four grey images whose labels are ``labels``; importable for ``source``."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return np.full((6, 6), 40, dtype=np.uint8), self.labels[i]
+
+
+def test_dataset_labels_must_be_class_indices():
+    def targets(labels):
+        data = SemiSupervisedDataModule(source="test_data_sources.LabelledBy", image_size=6,
+                                        dataset_kwargs={"labels": labels}, labels_per_class=1,
+                                        test_fraction=0.5)
+        data.setup()
+        return data.source.targets.tolist()
+
+    assert targets([np.int64(0), 1.0, torch.tensor([0]), np.array(1)]) == [0, 1, 0, 1]
+    for bad, shown in (("cat", "'cat' (str)"), (1.5, "1.5 (float)"), (True, "True (bool)")):
+        with pytest.raises(ValueError, match=rf"item 2: label {re.escape(shown)} is not a class "
+                                             "index: give each item an int 0..K-1"):
+            targets([0, 1, bad, 1])
 
 
 def test_dataset_import_errors_say_what_is_missing():

@@ -6,8 +6,8 @@ Each item is ``(image, label)`` or a bare ``image``:
 
 - ``image``: a PIL image (any mode), an (H, W[, C]) numpy array, or a (C, H, W) tensor; floats
   in [0, 1], integers in [0, 255]. It is converted to ``channels`` and ``image_size``.
-- ``label``: a class index ``0..K-1`` (int or 0-d tensor); ``-1`` or ``None`` (or a bare image)
-  means unlabeled.
+- ``label``: a class index ``0..K-1`` (int, or a NumPy or tensor scalar); ``-1`` or ``None``
+  (or a bare image) means unlabeled. Class names and fractional numbers are refused by item.
 
 Class names come from ``ds.classes`` if it has them, else ``"0".."K-1"``. With
 ``test_dataset_kwargs`` the same callable is called again for the official test split (whose
@@ -61,8 +61,16 @@ def _split_item(item: Any) -> tuple[Any, int]:
     if label is None:
         return image, -1
     if isinstance(label, torch.Tensor):
+        label = label.detach().cpu().numpy()
+    if isinstance(label, (np.ndarray, np.generic)) and label.size == 1:
         label = label.item()
-    return image, int(label)
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)
+    if isinstance(label, bool) or not isinstance(label, int):
+        raise ValueError(f"label {label!r} ({type(label).__name__}) is not a class index: give "
+                         "each item an int 0..K-1 (map class names to indices, as torchvision's "
+                         "ImageFolder does), or -1/None for unlabeled")
+    return image, label
 
 
 def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
