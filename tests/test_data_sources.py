@@ -50,7 +50,7 @@ def test_dataset_by_import_path(tmp_path):
 
 
 class LabelledBy(Dataset):
-    """Four grey images whose labels are ``labels``; importable for ``source``."""
+    """One grey image per entry of ``labels``, labelled by it; importable for ``source``."""
 
     def __init__(self, labels):
         self.labels = labels
