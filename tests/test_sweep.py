@@ -162,3 +162,17 @@ def test_a_source_with_unlabeled_images_is_swept_on_its_labeled_ones(tiny_run, t
     for how in ("random", "kmeans", "spectral"):
         chosen = read_json(report / "splits" / f"budget6-{how}-seed0.json")["labeled"]
         assert len(chosen) == 6 and (targets[chosen] >= 0).all()
+
+
+def test_each_row_is_reproduced_by_sweeping_its_k_and_seed_alone(sweep_report, tiny_run, tmp_path):
+    """A row depends on its (k, seed) only, not on which rows were swept before it."""
+    run_cli("evaluate", "--pretrained", tiny_run, "--run-dir", tmp_path, "--seed", 7,
+            "--sweep.labels_per_class", "[3]", "--sweep.seeds", "[1]",
+            "--sweep.head_steps", 20, "--sweep.scratch_steps", 5, "--sweep.full_finetune", "true")
+    alone = {r["method"]: r for r in read_json(tmp_path / "report" / "results.json")}
+    swept = {r["method"]: r for r in read_json(sweep_report / "results.json")
+             if r["labels_per_class"] == 3 and r["seed"] == 1}
+    assert alone.keys() == swept.keys() == METHODS
+    for method in METHODS:
+        assert alone[method]["accuracy"] == pytest.approx(swept[method]["accuracy"]), method
+        assert alone[method]["ece"] == pytest.approx(swept[method]["ece"]), method

@@ -7,6 +7,7 @@ the test split. Nothing is selected on test data.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -141,7 +142,9 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
     jobs = [(k, seed) for k in ks for seed in spec.seeds]
     for k, seed in tqdm(jobs, desc="few-label sweep", unit="split"):
         split = Split.make(cache.targets.numpy(), k, seed, test=cache.test, class_names=cache.classes)
-        kept["splits"][f"k{k}-seed{seed}"] = split
+        name = f"k{k}-seed{seed}"
+        kept["splits"][name] = split
+        seed_for(name)
         for method, frozen, probs in methods(cache, split, spec):
             y_test = cache.targets[cache.test]
             rows.append(Row(method, frozen, k, seed, **score(probs, y_test)))
@@ -156,11 +159,20 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
                                               seed, eigenmap=cache.diffusion[candidates])]]
         split = Split.make(cache.targets.numpy(), None, seed, test=cache.test, labeled=chosen,
                            class_names=cache.classes)
-        kept["splits"][f"budget{budget}-{how}-seed{seed}"] = split
+        name = f"budget{budget}-{how}-seed{seed}"
+        kept["splits"][name] = split
+        seed_for(name)
         for method, frozen, probs in methods(cache, split, spec):
             rows.append(Row(method, frozen, None, seed, **score(probs, y_test),
                             selection=how, budget=budget))
     return rows, kept
+
+
+def seed_for(split_name: str) -> None:
+    """Seed the random numbers of one split's methods (heads' initial weights, batches) by the
+    split's name alone, so a row is the same whichever rows were swept before it: sweeping
+    ``labels_per_class [5]`` and ``seeds [1]`` repeats the k = 5, seed 1 rows of a larger sweep."""
+    torch.manual_seed(zlib.crc32(split_name.encode()))
 
 
 def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
