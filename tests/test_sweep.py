@@ -139,7 +139,8 @@ def test_heads_on_frozen_codes_are_held_back_harder_the_fewer_the_labels(tiny_ru
 
 
 def test_a_source_with_unlabeled_images_is_swept_on_its_labeled_ones(tiny_run, tmp_path):
-    """Images without a label (an unlabeled_dir) are in the graph, never among the labels."""
+    """Images without a label (an unlabeled_dir) are in the graph, never among the labels; the
+    sweep draws its own labels, so data.labels_per_class (10) need not fit 6 images a class."""
     from datahelpers import class_folder, write_png
 
     labeled = class_folder(tmp_path / "labeled", {"a": 6, "b": 6, "c": 6})
@@ -151,7 +152,7 @@ def test_a_source_with_unlabeled_images_is_swept_on_its_labeled_ones(tiny_run, t
     shutil.copy(tiny_run / "pretrain" / "checkpoints" / "last.ckpt", encoder)
     run_cli("evaluate", "--pretrained", encoder, "--run-dir", tmp_path / "run",
             "--data.source", "folder", "--data.labeled_dir", labeled, "--data.test_dir", test,
-            "--data.unlabeled_dir", tmp_path / "unlabeled", "--data.labels_per_class", 1,
+            "--data.unlabeled_dir", tmp_path / "unlabeled",
             "--sweep.labels_per_class", "[1, 2]", "--sweep.seeds", "[0]", "--sweep.budgets", "[6]",
             "--sweep.head_steps", 20, "--sweep.scratch_steps", 5)
     report = tmp_path / "run" / "report"

@@ -17,7 +17,7 @@ from .images import conform
 from .pydataset import load_dataset
 from .shards import RowView, ShardImages, ShardStream, load_shards
 from .sources import ImageSource, load_source
-from .splits import Split
+from .splits import Split, test_indices
 from .transforms import build_augment, default_augment, prepared
 
 Part = Literal["unlabeled", "labeled", "val", "test"]
@@ -204,6 +204,17 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                           labeled_in_unlabeled=h.labeled_in_unlabeled,
                           settings=self.split_settings(), data_fingerprint=self.data_fingerprint)
 
+    def test_split(self) -> np.ndarray:
+        """The test images' indices, as :meth:`setup` chooses them, without drawing labeled
+        images (a sweep draws its own, so ``labels_per_class`` need not fit the data)."""
+        if self.split is not None or self.split_file:
+            self.setup()
+            return np.asarray(self.split.test)
+        src = self.loaded_source()
+        labeled = self._read_labeled_file() if self.hparams.labeled_file else None
+        return test_indices(src.targets, self.seed, src.test, self.test_fraction, labeled,
+                            src.classes)
+
     def _read_labeled_file(self) -> np.ndarray:
         path = Path(self.hparams.labeled_file)
         if not path.is_file():
@@ -293,8 +304,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        self.setup()
-        return self.source.shape
+        return self.loaded_source().shape
 
     # ----- datasets and loaders ---------------------------------------------------------------
     def augment_spec(self, stage: Literal["pretrain", "finetune"]) -> list[dict]:

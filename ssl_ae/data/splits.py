@@ -50,6 +50,20 @@ def stratified_holdout(targets: np.ndarray, fraction: float, seed: int,
     return np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
 
 
+def test_indices(targets: np.ndarray, seed: int, test: np.ndarray | None = None,
+                 test_fraction: float = 0.25, labeled: np.ndarray | None = None,
+                 class_names: list[str] | None = None) -> np.ndarray:
+    """The test split, sorted: the dataset's own ``test`` indices, else a seeded stratified
+    holdout of ``test_fraction`` of the labeled images, none of them in ``labeled``."""
+    if test is None:
+        candidates = np.flatnonzero(np.asarray(targets) != UNLABELED)
+        if labeled is not None:
+            candidates = np.setdiff1d(candidates, labeled)
+        test = stratified_holdout(targets, test_fraction, seed, pool=candidates,
+                                  class_names=class_names)
+    return np.sort(np.asarray(test, dtype=np.int64))
+
+
 def class_name(cls: int, class_names: Optional[list[str]]) -> Any:
     return class_names[cls] if class_names else cls
 
@@ -181,13 +195,7 @@ class Split:
                              "a classifier needs at least 2: add a folder (or labels) per class")
         if labeled is not None:
             labeled = check_explicit(targets, labeled, test)
-        if test is None:
-            candidates = np.flatnonzero(targets != UNLABELED)
-            if labeled is not None:
-                candidates = np.setdiff1d(candidates, labeled)
-            test = stratified_holdout(targets, test_fraction, seed, pool=candidates,
-                                      class_names=names)
-        test = np.sort(np.asarray(test, dtype=np.int64))
+        test = test_indices(targets, seed, test, test_fraction, labeled, names)
         rest = np.setdiff1d(np.arange(n), test)
         pool = rest[targets[rest] != UNLABELED]
         if labeled is not None:

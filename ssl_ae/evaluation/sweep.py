@@ -178,11 +178,11 @@ def seed_for(split_name: str) -> None:
 def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
                 spec: Optional[SweepSpec] = None) -> Cache:
     spec = spec or SweepSpec()
-    data.setup()
     path = resolve_checkpoint(pretrained)
     saved = saved_split(path)
+    data.loaded_source()
     test = np.asarray(data.check_drawn_from_this(Split.load(saved), saved).test if saved
-                      else data.split.test)
+                      else data.test_split())
     pool = np.setdiff1d(np.arange(len(data.source.targets)), test)
     autoencoder = load_autoencoder(path, data.image_shape)
     images = data.source.images
