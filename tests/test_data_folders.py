@@ -321,3 +321,34 @@ def test_images_beside_the_class_subfolders_are_named_as_left_out(tmp_path):
     with pytest.warns(UserWarning, match=r"1 images lie directly in .*photos, outside the class "
                                          r"subfolders, and are left out, e\.g\. stray\.png"):
         assert len(load_folder(labeled_dir=str(folder)).images) == 4
+
+
+def test_a_folder_of_grey_and_colour_images_is_decoded_once_as_in_colour(tmp_path, monkeypatch):
+    """Each image is read once in its own mode; the grey ones, repeated over three channels,
+    equal what reading them in colour gives, so the folder loads as with data.channels 3."""
+    import ssl_ae.data.folders as folders
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (12, 12), dtype=np.uint8)  # 12 px: resized to 8
+    colour = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    palette = Image.fromarray(grey).convert("P")
+    palette.putpalette([v for g in range(256) for v in (g, g, g)])
+    images = {"a/0-grey.png": Image.fromarray(grey),
+              "a/1-grey-alpha.png": Image.fromarray(np.stack([grey, grey[::-1]], -1), "LA"),
+              "a/2-bilevel.png": Image.fromarray(grey).convert("1"),
+              "a/3-sixteen-bit.png": Image.fromarray(grey.astype(np.uint16) * 257),
+              "b/0-grey-palette.png": palette,
+              "b/1-colour.png": Image.fromarray(colour),
+              "b/2-colour-alpha.png": Image.fromarray(np.dstack([colour, grey]), "RGBA"),
+              "b/3-colour-palette.png": Image.fromarray(colour).convert("P")}
+    for name, img in images.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        img.save(tmp_path / name)
+    decoded = []
+    decode = folders.decode
+    monkeypatch.setattr(folders, "decode", lambda path, *a: decoded.append(path) or decode(path, *a))
+    with pytest.warns(UserWarning, match="3 of 8 images are colour though the first"):
+        inferred = load_folder(labeled_dir=str(tmp_path), image_size=8)
+    assert len(decoded) == len(set(decoded)) == 8
+    assert torch.equal(inferred.images, load_folder(labeled_dir=str(tmp_path), image_size=8,
+                                                    channels=3).images)

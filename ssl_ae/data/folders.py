@@ -178,16 +178,18 @@ def manifest_items(manifest: str) -> list[Item]:
 DIGEST_BYTES = 16
 
 
-def decode(path: str, channels: int, size: int) -> tuple[np.ndarray, bytes, int]:
+def decode(path: str, channels: Optional[int], size: int) -> tuple[np.ndarray, bytes, int]:
     """The image at ``path`` as uint8 (channels, size, size), turned upright as its EXIF
-    orientation says (phone photos), a hash of the file's bytes, and its own channels."""
+    orientation says (phone photos), a hash of the file's bytes, and its own channels (which
+    ``channels`` None keeps)."""
     with open(path, "rb") as f:
         raw = f.read()
     with Image.open(io.BytesIO(raw)) as img:
         img.load()
         upright = ImageOps.exif_transpose(img)
         digest = hashlib.blake2b(raw, digest_size=DIGEST_BYTES).digest()
-        return pil_to_uint8(upright, channels, size), digest, natural_channels(upright)
+        own = natural_channels(upright)
+        return pil_to_uint8(upright, channels or own, size), digest, own
 
 
 def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
@@ -224,8 +226,7 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
     (``skip_option`` names the setting in errors). With ``cache``, an earlier decoding of the
     same files and settings is read back instead (:mod:`ssl_ae.data.decode_cache`). Unless
     ``channels`` says, the images are grey if all of them are, else colour."""
-    inferred = channels is None
-    channels, size = first_shape(items, channels, size, skip_bad_files, skip_option)
+    first_channels, size = first_shape(items, channels, size, skip_bad_files, skip_option)
     key = decoded.cache_key([(it.path, it.stat()) for it in items], channels=channels, size=size,
                             skip_bad_files=skip_bad_files) if cache else None
     entry = decoded.load(key) if key else None
@@ -233,12 +234,11 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
         entry = decode_all(items, channels, size, skip_bad_files, skip_option)
         if key:
             decoded.save(key, entry)
-    if inferred and channels == 1 and entry["colour"].any():
+    if channels is None and first_channels == 1 and entry["colour"].any():
         first = items[int(entry["kept"][0])].path
         warnings.warn(f"{int(entry['colour'].sum())} of {len(entry['colour'])} images are colour "
                       f"though the first, {first}, is grey: all are read in colour; set "
                       "data.channels 1 to read them as grey", stacklevel=2)
-        return read_items(items, 3, size, skip_bad_files, skip_option, cache)
     kept = [items[i] for i in entry["kept"].tolist()]
     digests = entry["digests"].numpy().tobytes()
     for i, item in enumerate(kept):
@@ -251,10 +251,12 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
     return entry["images"], kept, skipped
 
 
-def decode_all(items: list[Item], channels: int, size: int, skip_bad_files: bool,
+def decode_all(items: list[Item], channels: Optional[int], size: int, skip_bad_files: bool,
                skip_option: str) -> dict:
     """The images of the readable items, their positions and byte digests (as tensors, which a
-    weights-only load reads fast), the paths skipped."""
+    weights-only load reads fast), the paths skipped. ``channels`` None reads each image once
+    in its own channels: all grey stay grey, else the grey ones are repeated over three
+    channels (as reading them in colour does)."""
 
     def one(item: Item):
         try:
@@ -270,7 +272,9 @@ def decode_all(items: list[Item], channels: int, size: int, skip_bad_files: bool
     if not kept:
         raise ValueError("no readable image among the files given")
     digests = np.frombuffer(b"".join(results[i][1] for i in kept), np.uint8)
-    return {"images": torch.from_numpy(np.stack([results[i][0] for i in kept])),
+    wide = max(results[i][0].shape[0] for i in kept)
+    images = np.stack([np.broadcast_to(results[i][0], (wide, size, size)) for i in kept])
+    return {"images": torch.from_numpy(images),
             "kept": torch.tensor(kept),
             "colour": torch.tensor([results[i][2] == 3 for i in kept]),
             "digests": torch.from_numpy(digests.reshape(len(kept), DIGEST_BYTES).copy()),
