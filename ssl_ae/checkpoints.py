@@ -5,11 +5,12 @@ from pathlib import Path
 
 from torch import nn
 
+from .data import SemiSupervisedDataModule
 from .modules import AutoencoderModule, ClassifierModule
 from .modules.saved_state import CHECKPOINT_KEY
 from .nets import create_decoder, create_encoder, create_head
 from .objectives import create_objective
-from .rundir import resolve_checkpoint
+from .rundir import resolve_checkpoint, saved_split
 from .safe_load import read_weights_only
 
 
@@ -94,3 +95,17 @@ def load_autoencoder(path: str | Path,
                                create_objective(**info["objective"]))
     load_weights(module, checkpoint["state_dict"], checkpoint["path"])
     return module
+
+
+def follow_pretraining(data: SemiSupervisedDataModule, pretrained: str | Path) -> None:
+    """Set ``data`` up on the split the pretraining of ``pretrained`` saved, refusing other data
+    or another test split; a checkpoint moved away from its ``split.json`` is checked against
+    what it records of its data (:meth:`SemiSupervisedDataModule.follow_split`)."""
+    path = resolve_checkpoint(pretrained)
+    data.follow_split(saved_split(path), held_out_record(path), path)
+
+
+def held_out_record(pretrained: str | Path) -> dict | None:
+    """What the pretraining of ``pretrained`` recorded of its data and test split, if anything
+    (:meth:`SemiSupervisedDataModule.held_out`)."""
+    return load_checkpoint(pretrained)[CHECKPOINT_KEY].get("held_out")

@@ -10,13 +10,13 @@ import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from . import generate
-from .checkpoints import load_autoencoder, load_classifier
+from .checkpoints import follow_pretraining, load_autoencoder, load_classifier
 from .data import SemiSupervisedDataModule
 from .data.folders import read_items, unlabeled_items
 from .data.shards import RowView
 from .evaluation import probes, selection
 from .evaluation.figures import contact_sheet, image_grid, save_figure
-from .rundir import saved_split, stage_folder
+from .rundir import stage_folder
 
 
 def read_folder(folder: str | Path, channels: int, size: int, skip_bad_files: bool = False):
@@ -51,7 +51,7 @@ def embed(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path)
     """Write the codes of every image of ``data`` as ``codes.npy`` with ``index.csv``
     (row, image id, class, part of the split). Launched as several processes (``torchrun``),
     they share the encoding and the main one writes."""
-    data.follow_split(saved_split(Path(pretrained)))
+    follow_pretraining(data, pretrained)
     encoder = load_autoencoder(pretrained, data.image_shape).encoder
     codes = probes.encode(encoder, data.source.images).numpy()
     if rank_zero_only.rank != 0:
@@ -75,7 +75,7 @@ def reconstruct(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir:
                 count: int = 32, corrupt: bool = True) -> Path:
     """Save test images, their training-time corruption (if ``corrupt``) and the decoded
     result side by side as ``reconstructions.png``, and the decoded images as ``.npy``."""
-    data.follow_split(saved_split(Path(pretrained)))
+    follow_pretraining(data, pretrained)
     autoencoder = load_autoencoder(pretrained, data.image_shape).eval()
     x = probes.images_to_float(data.source.images[torch.as_tensor(data.split.test[:count])])
     shown = autoencoder.objective.train().corrupt(x) if corrupt else x
@@ -100,7 +100,7 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
       already knows the labels, e.g. to measure the choice);
     - ``contact_sheet.png``: the images with their ids, to label by looking.
     """
-    data.follow_split(saved_split(Path(pretrained)))
+    follow_pretraining(data, pretrained)
     encoder = load_autoencoder(pretrained, data.image_shape).encoder
     pool = np.asarray(data.split.unlabeled)
     without_label = pool[data.source.targets[pool] < 0]
@@ -131,7 +131,7 @@ def sample(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str 
         num, pairs, steps, seed: see :func:`~ssl_ae.generate.write_samples`.
         overwrite: replace an existing, non-empty ``out_dir``.
     """
-    data.follow_split(saved_split(Path(pretrained)))
+    follow_pretraining(data, pretrained)
     module = load_autoencoder(pretrained, data.image_shape)
     out_dir = Path(out_dir)
     with stage_folder(out_dir, overwrite, resumable=False) as work:

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader
 
 from . import recipes, transfer
 from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
-from .checkpoints import load_checkpoint, load_classifier, load_encoder, read_weights_only
+from .checkpoints import (follow_pretraining, load_checkpoint, load_classifier, load_encoder,
+                          read_weights_only)
 from .data import SemiSupervisedDataModule, Split
 from .evaluation import probes
 from .evaluation.metrics import score
@@ -39,7 +40,7 @@ from .nets.heads import heads
 from .objectives import create_objective
 from .objectives.base import objectives
 from .rundir import (STAGE_CHECKPOINT, holds_results, leave_process_group, new_run_dir,
-                     partial_folder, run_folder, saved_split, stage_folder)
+                     partial_folder, run_folder, stage_folder)
 
 
 # What the package itself passes to every encoder and decoder.
@@ -402,6 +403,7 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
         check_resumed_split(data, out_dir)
     model = (model or AutoencoderSpec()).resolved(data.image_shape)
     module = model.build(data.image_shape)
+    module.held_out = data.held_out()
     fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
@@ -430,7 +432,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         resume: continue an interrupted run from its last checkpoint.
     """
     out_dir, trainer = Path(out_dir), {**FINETUNE_TRAINER, **(trainer or {})}
-    data.follow_split(saved_split(Path(pretrained)))
+    follow_pretraining(data, pretrained)
     if resume:
         check_resumed_split(data, out_dir)
     encoder = load_encoder(pretrained, data.image_shape)

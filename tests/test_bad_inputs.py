@@ -362,6 +362,23 @@ def test_commands_on_a_pretrained_run_refuse_another_test_split(tiny_run, tmp_pa
     assert not (tmp_path / command).exists()
 
 
+@pytest.mark.parametrize("command", ["finetune", "evaluate", "embed", "reconstruct", "select",
+                                     "sample"])
+def test_a_checkpoint_away_from_its_split_file_still_refuses_another_test_split(
+        tiny_run, tmp_path, capsys, command):
+    """The checkpoint itself records the data and test split it was pretrained with."""
+    moved = tmp_path / "moved.ckpt"  # no split.json beside it
+    shutil.copy(tiny_run / "pretrain" / "checkpoints" / "last.ckpt", moved)
+    budget = ["--budget", 10] if command == "select" else []
+    error = cli_error(capsys, command, "--pretrained", moved, "--run-dir", tmp_path / "run",
+                      "--data.seed", 1, *budget)
+    assert "pretrained on these images with another test split held out (data.seed 0" in error
+    assert not (tmp_path / "run").exists()
+    if command == "embed":  # the test split it held out is accepted
+        main(["embed", "--pretrained", str(moved), "--run-dir", str(tmp_path / "run")])
+        assert (tmp_path / "run" / "embed").is_dir()
+
+
 @pytest.mark.parametrize("args", [
     ["evaluate", "--pretrained", "x", "--resume", "true"],  # nothing of it trains
     ["embed", "--pretrained", "x", "--resume", "true"],

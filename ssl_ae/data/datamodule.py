@@ -17,7 +17,7 @@ from .images import conform
 from .pydataset import load_dataset
 from .shards import RowView, ShardImages, ShardStream, load_shards
 from .sources import ImageSource, load_source
-from .splits import Split, test_indices
+from .splits import Split, indices_digest, test_indices
 from .transforms import build_augment, default_augment, prepared
 
 Part = Literal["unlabeled", "labeled", "val", "test"]
@@ -277,13 +277,37 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.split_file = str(path)
         return True
 
-    def follow_split(self, saved: Optional[str | Path]) -> None:
+    def held_out(self) -> dict[str, Any]:
+        """What a pretraining checkpoint records of its data, so that a later stage given the
+        checkpoint alone (without its ``split.json``) can refuse another test split of the same
+        data: the data's fingerprint, the test split's digest and the settings that drew it."""
+        return {"data_fingerprint": self.data_fingerprint,
+                "test_digest": indices_digest(self.test_split()),
+                "seed": self.seed, "test_fraction": self.test_fraction}
+
+    def check_held_out(self, record: Optional[dict], checkpoint: str | Path) -> None:
+        """Refuse a test split other than the one the pretraining behind ``checkpoint`` held
+        out, when that pretraining saw these same data (``record``: its :meth:`held_out`); an
+        encoder trained on other data (a transfer) is not checked."""
+        if not record or record.get("data_fingerprint") != self.data_fingerprint:
+            return
+        if record["test_digest"] != indices_digest(self.test_split()):
+            raise ValueError(
+                f"{checkpoint} was pretrained on these images with another test split held out "
+                f"(data.seed {record['seed']}, data.test_fraction {record['test_fraction']}), so "
+                "it has trained on some of this test split's images; pass those settings, or "
+                "give the run folder that holds its split.json")
+
+    def follow_split(self, saved: Optional[str | Path], record: Optional[dict] = None,
+                     checkpoint: str | Path = "the pretrained checkpoint") -> None:
         """Take the split an earlier stage saved at ``saved`` (a pretraining's) if these settings
         drew it, and refuse other data or another test split: that stage may have trained on
-        its images."""
+        its images. Without ``saved``, the test split is checked against the ``record`` the
+        pretraining ``checkpoint`` keeps (:meth:`check_held_out`)."""
         self.reuse_split(saved)
         self.setup()
         if saved is None:
+            self.check_held_out(record, checkpoint)
             return
         if self.check_drawn_from_this(Split.load(saved), saved).test != self.split.test:
             raise ValueError(f"the test split differs from the one pretraining held out ({saved}); "

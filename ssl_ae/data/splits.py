@@ -64,6 +64,11 @@ def test_indices(targets: np.ndarray, seed: int, test: np.ndarray | None = None,
     return np.sort(np.asarray(test, dtype=np.int64))
 
 
+def indices_digest(indices) -> str:
+    """A short hash of a list of image indices: equal digests mean the same images."""
+    return hashlib.sha256(json.dumps(sorted(int(i) for i in indices)).encode()).hexdigest()[:16]
+
+
 def class_name(cls: int, class_names: Optional[list[str]]) -> Any:
     return class_names[cls] if class_names else cls
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoints import load_autoencoder, load_encoder
+from ..checkpoints import held_out_record, load_autoencoder, load_encoder
 from ..data import SemiSupervisedDataModule, Split
 from ..graph import Eigenmap, Graph
 from ..modules import ClassifierModule
@@ -181,8 +181,11 @@ def build_cache(data: SemiSupervisedDataModule, pretrained: str | Path,
     path = resolve_checkpoint(pretrained)
     saved = saved_split(path)
     data.loaded_source()
-    test = np.asarray(data.check_drawn_from_this(Split.load(saved), saved).test if saved
-                      else data.test_split())
+    if saved:
+        test = np.asarray(data.check_drawn_from_this(Split.load(saved), saved).test)
+    else:
+        data.check_held_out(held_out_record(path), path)
+        test = data.test_split()
     pool = np.setdiff1d(np.arange(len(data.source.targets)), test)
     autoencoder = load_autoencoder(path, data.image_shape)
     images = data.source.images

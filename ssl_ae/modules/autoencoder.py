@@ -37,6 +37,7 @@ class AutoencoderModule(pl.LightningModule):
         self.encoder, self.decoder = encoder, decoder
         self.objective = objective if objective is not None else Objective()
         self.objective.attach(encoder)
+        self.held_out: Optional[dict] = None  # SemiSupervisedDataModule.held_out, kept in checkpoints
         if self.fixed_encoder:
             self.transferred.requires_grad_(False).eval()
         # Channels-last weights made a CPU training step 1.1-1.4x faster (benchmarks/step_time.py).
@@ -99,6 +100,7 @@ class AutoencoderModule(pl.LightningModule):
             "encoder": getattr(self.encoder, "spec", None),
             "decoder": getattr(self.decoder, "spec", None),
             "objective": getattr(self.objective, "spec", None),
+            "held_out": self.held_out,
         }
         checkpoint["rng"] = rng_state()
 
