@@ -156,6 +156,10 @@ class AutoencoderSpec:
         return module
 
 
+# The heads' arguments that count something, with their least value (null: the default).
+HEAD_COUNTS = {"hidden": 1, "dims": 1, "neighbours": 1, "steps": 0}
+
+
 @dataclass
 class HeadSpec:
     """Which classifier head to train on the encoder.
@@ -189,10 +193,16 @@ class HeadSpec:
         """Raise on an unknown head or argument, before any stage starts."""
         heads.check_kwargs(self.head, self.head_kwargs, "head.head_kwargs",
                            ("in_dim", "num_classes", "graph_size"))
+        for key, least in HEAD_COUNTS.items():
+            value = self.head_kwargs.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < least):
+                raise ValueError(f"head.head_kwargs.{key} must be a whole number of at least "
+                                 f"{least}, got {value!r}")
         try:  # a tiny stand-in surfaces the constructor's own checks of the arguments
             create_head(self.head, in_dim=1, num_classes=2, **self.head_kwargs,
                         **({"graph_size": 3} if self.fits_to_unlabeled else {}))
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, RuntimeError) as error:
             raise ValueError(f"head.head_kwargs: {error}") from None
         if self.lr <= 0:
             raise ValueError(f"head.lr must be positive, got {self.lr}")

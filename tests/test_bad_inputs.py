@@ -107,7 +107,18 @@ RUN_SETTINGS = [
     (["--finetune_trainer.max_epochs", "0"], "finetune_trainer.max_epochs must be at least 1"),
     (["--head.head", "spectral", "--head.freeze_encoder", "false"], "set head.freeze_encoder true"),
     (["--head.head", "smoothed", "--head.head_kwargs", "{steps: -1}"],
-     "0 or more smoothing steps, got -1"),
+     "head.head_kwargs.steps must be a whole number of at least 0, got -1"),
+    (["--head.head", "smoothed", "--head.head_kwargs", "{steps: 1.5}"],
+     "head.head_kwargs.steps must be a whole number of at least 0, got 1.5"),
+    (["--head.head", "smoothed", "--head.head_kwargs", "{neighbours: -1}"],
+     "head.head_kwargs.neighbours must be a whole number of at least 1, got -1"),
+    (["--head.head", "spectral", "--head.head_kwargs", "{neighbours: 0}"],
+     "head.head_kwargs.neighbours must be a whole number of at least 1, got 0"),
+    (["--head.head", "spectral", "--head.head_kwargs", "{dims: -1}"],
+     "head.head_kwargs.dims must be a whole number of at least 1, got -1"),
+    (["--head.head", "mlp", "--head.head_kwargs", "{hidden: 0}"],
+     "head.head_kwargs.hidden must be a whole number of at least 1, got 0"),
+    (["--head.head", "mlp", "--head.head_kwargs", "{dropout: 1.5}"], "head.head_kwargs: dropout"),
 ]
 
 
