@@ -113,7 +113,8 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
         writer = csv.writer(f)
         writer.writerow(["path", "label"])
         writer.writerows([name, ""] for name in names)
-    (out_dir / "selected.txt").write_text("\n".join(names) + "\n")
+    (out_dir / "selected.txt").write_text("\n".join(names) + "\n", encoding="utf-8",
+                                          errors="surrogateescape")  # any file name
     return contact_sheet(probes.images_to_float(data.source.images[torch.as_tensor(chosen)]), names,
                          out_dir / "contact_sheet.png",
                          f"{budget} images to label, chosen by {method} (seed {seed})")

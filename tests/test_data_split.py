@@ -65,6 +65,31 @@ def test_explicit_labeled_file_by_path_and_index(tmp_path):
         SemiSupervisedDataModule(source="folder", labeled_dir=str(root), labeled_file=str(listing)).setup()
 
 
+def test_labeled_file_that_leaves_a_class_without_labels_is_warned_about(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 6, "b": 6, "c": 6})
+    listing = tmp_path / "labeled.txt"
+    listing.write_text("a/001.png\na/002.png\n")
+    data = SemiSupervisedDataModule(source="folder", labeled_dir=str(root), labeled_file=str(listing))
+    with pytest.warns(UserWarning, match=r"labels no image of class b, c: a head trained on it "
+                                         r"never predicts that class"):
+        data.setup()
+    assert data.split.class_counts == {"a": 2, "b": 0, "c": 0}
+
+
+def test_labeled_file_saved_by_notepad_or_in_latin_1(tmp_path):
+    """A byte-order mark is read past; a line that is not UTF-8 is named, with what to do."""
+    root = class_folder(tmp_path / "lab", {"a": 6, "b": 6})
+    listing = tmp_path / "labeled.txt"
+    listing.write_bytes("a/001.png\r\nb/004.png\r\n".encode("utf-8-sig"))
+    data = SemiSupervisedDataModule(source="folder", labeled_dir=str(root), labeled_file=str(listing))
+    data.setup()
+    assert [data.source.ids[i] for i in data.split.labeled] == ["a/001.png", "b/004.png"]
+    listing.write_bytes("a/001.png\nb/caf\u00e9.png\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"data.labeled_file: 1 entries .* name no image .*"
+                                         r"some lines are not UTF-8 text: save the file as UTF-8"):
+        SemiSupervisedDataModule(source="folder", labeled_dir=str(root), labeled_file=str(listing)).setup()
+
+
 
 def test_a_split_saved_from_a_labeled_file_is_not_reused_once_the_file_changes(tmp_path):
     root = class_folder(tmp_path / "lab", {"a": 6, "b": 6})

@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -116,3 +117,15 @@ def test_select_command_writes_a_manifest_to_fill_in_for_the_unlabeled_folder(ti
         data.setup()
     labeled = {data.source.ids[i] for i in np.flatnonzero(data.source.targets >= 0)}
     assert labeled == {r["path"] for r in rows}
+
+
+def test_images_chosen_by_select_are_finetuned_on_as_the_labeled_file(tiny_run, tmp_path):
+    """select's selected.txt as data.labeled_file: the pretraining's test split is kept and
+    exactly the chosen images are labeled (before: the holdout was drawn anew around them)."""
+    run_cli("select", "--pretrained", tiny_run, "--run-dir", tmp_path, "--budget", 20)
+    picks = tmp_path / "select" / "selected.txt"
+    run_cli("finetune", "--pretrained", tiny_run, "--run-dir", tmp_path, "--data.labeled_file",
+            picks, "--trainer.max_epochs", 1, "--trainer.enable_progress_bar", "false")
+    split = json.loads((tmp_path / "finetune" / "split.json").read_text())
+    assert split["test"] == json.loads((tiny_run / "pretrain" / "split.json").read_text())["test"]
+    assert sorted(split["labeled"]) == sorted(int(i) for i in picks.read_text().split())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
@@ -131,6 +132,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.source: Optional[ImageSource] = None
         self.split: Optional[Split] = None
         self._fingerprint: Optional[str] = None
+        self._kept_test: Optional[list[int]] = None  # an earlier stage's, see follow_split
 
     # ----- source and split -------------------------------------------------------------------
     def setup(self, stage: Optional[str] = None) -> None:
@@ -197,12 +199,18 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if h.labeled_fraction is not None and h.labeled_file is not None:
             raise ValueError("set data.labeled_fraction or data.labeled_file, not both")
         labeled = self._read_labeled_file() if h.labeled_file else None
-        return Split.make(src.targets, self.labels_per_class, self.seed, test=src.test,
-                          test_fraction=self.test_fraction, class_names=src.classes,
-                          labeled_fraction=h.labeled_fraction, labeled=labeled,
-                          val_fraction=h.val_fraction,
-                          labeled_in_unlabeled=h.labeled_in_unlabeled,
-                          settings=self.split_settings(), data_fingerprint=self.data_fingerprint)
+        split = Split.make(src.targets, self.labels_per_class, self.seed, test=self._given_test(),
+                           test_fraction=self.test_fraction, class_names=src.classes,
+                           labeled_fraction=h.labeled_fraction, labeled=labeled,
+                           val_fraction=h.val_fraction,
+                           labeled_in_unlabeled=h.labeled_in_unlabeled,
+                           settings=self.split_settings(), data_fingerprint=self.data_fingerprint)
+        unlabeled_classes = [name for name, count in split.class_counts.items() if not count]
+        if labeled is not None and unlabeled_classes:
+            warnings.warn(f"data.labeled_file {h.labeled_file} labels no image of class "
+                          f"{', '.join(unlabeled_classes)}: a head trained on it never predicts "
+                          "that class; label at least one image of each", stacklevel=2)
+        return split
 
     def test_split(self) -> np.ndarray:
         """The test images' indices, as :meth:`setup` chooses them, without drawing labeled
@@ -212,8 +220,12 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             return np.asarray(self.split.test)
         src = self.loaded_source()
         labeled = self._read_labeled_file() if self.hparams.labeled_file else None
-        return test_indices(src.targets, self.seed, src.test, self.test_fraction, labeled,
-                            src.classes)
+        return test_indices(src.targets, self.seed, self._given_test(), self.test_fraction,
+                            labeled, src.classes)
+
+    def _given_test(self) -> Optional[np.ndarray]:
+        """The test split fixed before drawing one: an earlier stage's, else the source's own."""
+        return np.asarray(self._kept_test) if self._kept_test is not None else self.source.test
 
     def _read_labeled_file(self) -> np.ndarray:
         path = Path(self.hparams.labeled_file)
@@ -223,7 +235,10 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         for i, name in enumerate(self.source.ids or []):
             ids[name] = -2 if name in ids else i  # -2: the name is ambiguous
         chosen, unknown = [], []
-        for line in path.read_text().splitlines():
+        # utf-8-sig: Notepad starts UTF-8 with a byte-order mark; select writes the bytes of
+        # file names that are not UTF-8 as they are (surrogateescape)
+        text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+        for line in text.splitlines():
             entry = line.strip()
             if not entry or entry.startswith("#"):
                 continue
@@ -233,9 +248,12 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                                  "more than one folder); list it by index instead")
             (chosen if index >= 0 else unknown).append(index if index >= 0 else entry)
         if unknown:
+            not_utf8 = any("\udc80" <= ch <= "\udcff" for entry in unknown for ch in entry)
             raise ValueError(f"data.labeled_file: {len(unknown)} entries of {path} name no image "
-                             f"of the source, e.g. {', '.join(unknown[:5])}; list indices or paths "
-                             "relative to the folder each image was found in")
+                             f"of the source, e.g. {', '.join(unknown[:5])}; list "
+                             "indices or paths relative to the folder each image was found in"
+                             + (" (some lines are not UTF-8 text: save the file as UTF-8)"
+                                if not_utf8 else ""))
         return np.asarray(chosen, dtype=np.int64)
 
     @property
@@ -305,6 +323,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         its images. Without ``saved``, the test split is checked against the ``record`` the
         pretraining ``checkpoint`` keeps (:meth:`check_held_out`)."""
         self.reuse_split(saved)
+        if saved is not None and self.split is None and not self.split_file:
+            self._keep_test_of(saved)
         self.setup()
         if saved is None:
             self.check_held_out(record, checkpoint)
@@ -313,6 +333,16 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise ValueError(f"the test split differs from the one pretraining held out ({saved}); "
                              "use the same data source, seed and test_fraction as the pretrain "
                              "stage")
+
+    def _keep_test_of(self, saved: str | Path) -> None:
+        """Keep the test split saved at ``saved`` when this data, seed and test_fraction drew
+        it: the labeled images (e.g. a ``labeled_file`` of images chosen by ``ssl-ae select``)
+        are then drawn from the rest, instead of the holdout being drawn anew around them."""
+        self.loaded_source()
+        earlier = self.check_drawn_from_this(Split.load(saved), saved)
+        ours = self.split_settings()
+        if all(earlier.settings.get(key) == ours[key] for key in ("seed", "test_fraction")):
+            self._kept_test = earlier.test
 
     @property
     def skipped_files(self) -> list[str]:
