@@ -195,8 +195,10 @@ def interrupted(command: str) -> None:
     sys.exit(128 + signal.SIGINT)
 
 
-# What a stage raises for bad input or settings: one line, exit code 1, no traceback.
-USER_ERRORS = (OSError, ValueError, FloatingPointError, MisconfigurationException)
+# What a stage raises for bad input or settings, or an optional package not installed: one
+# line, exit code 1, no traceback.
+USER_ERRORS = (OSError, ValueError, FloatingPointError, MisconfigurationException,
+               ModuleNotFoundError)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -145,6 +145,14 @@ def test_shard_command_writes_a_folder_the_pipeline_reads(tmp_path):
     assert not (tmp_path / "digits.partial").exists()
 
 
+def test_shards_without_litdata_say_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "litdata", None)  # as if it were not installed
+    with pytest.raises(SystemExit) as exit_:
+        run_cli("shard", "--out", tmp_path / "digits")
+    assert "ssl-ae shard: error: shards need LitData: pip install litdata" in str(exit_.value)
+    assert "Traceback" not in capsys.readouterr().err and not (tmp_path / "digits").exists()
+
+
 def test_a_failed_conversion_leaves_no_shard_folder(tmp_path):
     source = SemiSupervisedDataModule().loaded_source()
     source.images = source.images[:100]  # fewer images than labels: fails mid-way

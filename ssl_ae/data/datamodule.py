@@ -152,7 +152,9 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                        if h[k]]
         if folder_keys and self.source_name != "folder":
             raise ValueError(f"data.{folder_keys[0]} is only read with source 'folder', not "
-                             f"{self.source_name!r}; set data.source: folder")
+                             f"{self.source_name!r}; set data.source: folder, or unset it "
+                             f"(--data.{folder_keys[0]} null, e.g. over a config written for a "
+                             "folder)")
         if h.channels not in (None, 1, 3):
             raise ValueError(f"data.channels must be 1 or 3, got {h.channels}")
         if h.image_size is not None and h.image_size < 1:

@@ -38,8 +38,8 @@ def litdata():
     try:
         import litdata as module
     except ImportError as err:
-        raise ImportError("shards need LitData: pip install litdata (or pip install "
-                          "'ssl_ae[shards]')") from err
+        raise ModuleNotFoundError("shards need LitData: pip install litdata (or pip install "
+                                  "'ssl_ae[shards]')", name="litdata") from err
     return module
 
 
