@@ -41,7 +41,7 @@ def fx(tmp_path_factory):
     (root / "corrupt" / "b" / "bad.png").write_bytes(b"not a png")
     class_folder(root / "nonsquare", {"a": 2, "b": 2})
     Image.new("L", (8, 6)).save(root / "nonsquare" / "a" / "000.png")
-    class_folder(root / "test_other", {"zebra": 2})
+    class_folder(root / "test_other", {"zebra": 2}, offset=200)  # not the bytes of good/a
     (root / "empty").mkdir()
     return root
 
@@ -140,7 +140,7 @@ FOLDERS = [
     ({"labeled_dir": "missing"}, "is not a folder"),
     ({"labeled_dir": "no_classes"}, "has no class subfolders"),
     ({"labeled_dir": "empty_class"}, "class folder"),
-    ({"labeled_dir": "corrupt"}, "bad.png: not a readable image"),
+    ({"labeled_dir": "corrupt"}, "bad.png: not a readable image (not in an image format Pillow reads)"),
     ({"labeled_dir": "nonsquare"}, "is 8x6, not square"),
     ({"labeled_dir": "good", "test_dir": "test_other"}, "classes zebra have no training images"),
     ({"labeled_dir": "one_class"}, "a classifier needs at least 2"),
@@ -168,6 +168,8 @@ MANIFESTS = [
     ("path,label\n/etc/passwd,a\n", "absolute path '/etc/passwd' refused"),
     ("path,label\n../x.png,a\n", "leads outside the manifest's folder"),
     ("path,label\nnope.png,a\n", "1 paths in"),
+    ("path,label\n0.png,a\n.,b\n", "are not files under"),
+    ("path,label\n0.png,a\n.,b\n", "e.g. . (a folder)"),
     ("path,label\n\n", "lists no images"),
     ("path,label\n0.png,a\n1.png,a\n2.png,a\n", "a classifier needs at least 2"),
     ("path,label\n0.png,caf\u00e9\n", "is not UTF-8 text"),

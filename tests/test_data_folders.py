@@ -147,7 +147,7 @@ def test_manifest_missing_paths_are_listed(tmp_path):
     rows = ["path,label", "ok.png,a"] + [f"gone{i}.png,a" for i in range(7)]
     (tmp_path / "m.csv").write_text("\n".join(rows))
     with pytest.raises(FileNotFoundError,
-                       match=r"7 paths in .*m.csv do not exist.*e.g. gone0.png, gone1.png, gone2.png, "
+                       match=r"7 paths in .*m.csv are not files under.*e.g. gone0.png, gone1.png, gone2.png, "
                              r"gone3.png, gone4.png;"):
         load_folder(manifest=str(tmp_path / "m.csv"))
 
@@ -198,7 +198,7 @@ def test_test_dir_is_the_test_split_and_nothing_else_sees_it(tmp_path):
 
 def test_test_dir_class_without_training_images_is_named(tmp_path):
     train = class_folder(tmp_path / "train", {"cat": 4, "dog": 4})
-    test = class_folder(tmp_path / "test", {"cat": 2, "emu": 2})
+    test = class_folder(tmp_path / "test", {"cat": 2, "emu": 2}, offset=100)
     with pytest.raises(ValueError, match="data.test_dir: classes emu have no training images"):
         load_folder(labeled_dir=str(train), test_dir=str(test))
 
@@ -249,6 +249,21 @@ def test_a_file_listed_twice_lands_in_one_part_only(tmp_path):
     assert len(data.source.ids) == 8
     split = parts(data)
     assert not split["test"] & (split["labeled"] | split["unlabeled"])
+
+
+def test_one_image_with_two_classes_is_refused_naming_both(tmp_path):
+    for i in range(4):
+        write_png(tmp_path / f"{i}.png", 20 * i)
+    write_png(tmp_path / "copy.png", 20)  # the same bytes as 1.png
+    rows = ["0.png,a", "1.png,b", "2.png,a", "3.png,b"]
+    (tmp_path / "m.csv").write_text("path,label\n" + "\n".join(rows + ["0.png,b"]) + "\n")
+    with pytest.raises(ValueError, match=r"one image has two classes: .*0.png as 'a' and "
+                                         r".*0.png as 'b'"):
+        load_folder(manifest=str(tmp_path / "m.csv"))
+    (tmp_path / "m.csv").write_text("path,label\n" + "\n".join(rows + ["copy.png,a"]) + "\n")
+    with pytest.raises(ValueError, match=r"one image has two classes: .*1.png as 'b' and "
+                                         r".*copy.png as 'a' \(the same file or the same bytes\)"):
+        load_folder(manifest=str(tmp_path / "m.csv"))
 
 
 def test_labeled_dir_given_again_as_unlabeled_dir_adds_nothing(tmp_path):

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import decode_cache as decoded
 from .images import natural_channels, pil_to_uint8
@@ -163,13 +163,14 @@ def manifest_items(manifest: str) -> list[Item]:
         label = row[1].strip() if len(row) > 1 else ""
         path = safe_relative(raw, base, f"{csv_path} line {line}")
         if not path.is_file():
-            missing.append(raw)
+            missing.append(raw + (" (a folder)" if path.is_dir() else ""))
             continue
         items.append(Item(str(path), label or None, path.relative_to(base).as_posix()))
     if missing:
         raise FileNotFoundError(
-            f"data.manifest: {len(missing)} paths in {csv_path} do not exist under {base}, "
-            f"e.g. {', '.join(missing[:5])}; fix the paths (relative to the CSV's folder)")
+            f"data.manifest: {len(missing)} paths in {csv_path} are not files under {base}, "
+            f"e.g. {', '.join(missing[:5])}; fix the paths (relative to the CSV's folder, one "
+            "image file each)")
     if not items:
         raise ValueError(f"data.manifest: {csv_path} lists no images")
     return items
@@ -184,7 +185,11 @@ def decode(path: str, channels: Optional[int], size: int) -> tuple[np.ndarray, b
     ``channels`` None keeps)."""
     with open(path, "rb") as f:
         raw = f.read()
-    with Image.open(io.BytesIO(raw)) as img:
+    try:
+        opened = Image.open(io.BytesIO(raw))
+    except UnidentifiedImageError:  # its own message names the in-memory buffer, not the file
+        raise UnidentifiedImageError("not in an image format Pillow reads") from None
+    with opened as img:
         img.load()
         upright = ImageOps.exif_transpose(img)
         digest = hashlib.blake2b(raw, digest_size=DIGEST_BYTES).digest()
@@ -286,6 +291,8 @@ def keep_once(items: list[Item], keys: list) -> list[int]:
     ``rank``, then the first); warns with an example when some repeat."""
     best: dict = {}
     for i, (item, k) in enumerate(zip(items, keys)):
+        if k in best:
+            check_same_label(items[best[k]], item)
         if k not in best or item.rank < items[best[k]].rank:
             best[k] = i
     kept = sorted(best.values())
@@ -297,6 +304,14 @@ def keep_once(items: list[Item], keys: list) -> list[int]:
                       f"or the same bytes) and are kept once, as test before labeled before "
                       f"unlabeled, e.g. {items[dropped].path} = {twin.path}", stacklevel=3)
     return kept
+
+
+def check_same_label(first: Item, again: Item) -> None:
+    """Refuse one image given two classes (the same file, or the same bytes)."""
+    if first.label is not None and again.label is not None and first.label != again.label:
+        raise ValueError(f"one image has two classes: {first.path} as {first.label!r} and "
+                         f"{again.path} as {again.label!r} (the same file or the same bytes); "
+                         "keep the right one and remove or relabel the other")
 
 
 def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] = None,
