@@ -76,13 +76,18 @@ def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) 
             raise ValueError(f"{checkpoint['path']}: encoder expects images of shape {expected} "
                              f"(channels, height, width) but the data has {tuple(image_shape)}")
     try:
-        # a backbone's weights are in the checkpoint: build it empty, keep where they came from
-        encoder = create_encoder(**{**spec, "weights": None} if "weights" in spec else spec)
-        encoder.spec = spec
+        encoder = untrained_encoder(spec)
+        encoder.spec = spec  # where a backbone's weights came from, kept
         return encoder
     except TypeError as err:
         raise ValueError(f"{checkpoint['path']}: its recorded encoder {spec['name']!r} cannot be "
                          f"rebuilt ({err}); was it written by another version of ssl_ae?") from err
+
+
+def untrained_encoder(spec: dict) -> nn.Module:
+    """The encoder ``spec`` describes, with fresh weights: a backbone's are not read from its
+    file or the hub (a checkpoint holds them; a from-scratch baseline must not start from them)."""
+    return create_encoder(**{**spec, "weights": None} if "weights" in spec else spec)
 
 
 def load_autoencoder(path: str | Path,

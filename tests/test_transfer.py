@@ -160,6 +160,28 @@ def test_backbone_run_rebuilds_without_its_weights_file(tmp_path):
         assert torch.allclose(encoder(x), module.encoder.eval()(x), atol=1e-5)  # channels-last there
     run_cli("finetune", "--pretrained", run, "--trainer.max_epochs", 1, *QUIET, "--run-dir", run)
     assert (run / "finetune" / "checkpoints" / "last.ckpt").is_file()
+    # nor does evaluate, whose from-scratch baseline starts from fresh weights, not the file's
+    run_cli("evaluate", "--pretrained", run, "--run-dir", run, "--sweep.labels_per_class", "[1]",
+            "--sweep.seeds", "[0]", "--sweep.head_steps", 5, "--sweep.scratch_steps", 2)
+    assert (run / "report" / "results.json").is_file()
+
+
+def test_a_torchvision_file_without_batchnorm_counters_loads(tmp_path):
+    """torchvision's classic ImageNet files have no num_batches_tracked; the counters are not
+    weights, so such a file loads and gives the same outputs."""
+    from torchvision.models import mobilenet_v3_small
+
+    torch.manual_seed(0)
+    reference = mobilenet_v3_small().eval()
+    state = {k: v for k, v in reference.state_dict().items() if "num_batches_tracked" not in k}
+    assert len(state) < len(reference.state_dict())
+    path = tmp_path / "mobilenet_classic.pth"
+    torch.save(state, path)
+    encoder = backbone("torchvision:mobilenet_v3_small", path)
+    reference.classifier[-1] = torch.nn.Identity()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(encoder.body(encoder.prepare(x)), reference(encoder.prepare(x)))
 
 
 def test_fixed_backbone_keeps_its_weights_but_learns_its_new_code_layer(tmp_path):

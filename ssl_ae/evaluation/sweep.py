@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoints import held_out_record, load_autoencoder, load_encoder
+from ..checkpoints import (held_out_record, load_autoencoder, load_encoder,
+                           untrained_encoder)
 from ..data import SemiSupervisedDataModule, Split
 from ..graph import Eigenmap, Graph
 from ..modules import ClassifierModule
 from ..modules.classifier import HEAD_DECAY, PLAIN_DECAY, few_label_decay
-from ..nets import create_encoder, create_head
+from ..nets import create_head
 from ..rundir import check_writable, resolve_checkpoint, saved_split
 from . import probes, report
 from .metrics import score
@@ -267,7 +268,7 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     yield "logistic regression on PCA", False, probes.logistic_regression(
         cache.pca[lab], y.numpy(), cache.pca[test], num_classes)
     yield "same encoder from scratch", False, train_encoder(
-        create_encoder(**cache.encoder_spec), lab_x, y, test_x, num_classes, spec.scratch_steps)
+        untrained_encoder(cache.encoder_spec), lab_x, y, test_x, num_classes, spec.scratch_steps)
     if spec.full_finetune:
         yield "full fine-tune", False, train_encoder(
             load_encoder(cache.pretrained), lab_x, y, test_x, num_classes,

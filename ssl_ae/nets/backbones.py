@@ -188,11 +188,12 @@ def read_state_dict(file: Path) -> dict:
 def load_backbone(net: nn.Module, state: dict, classifier: str, source: str) -> None:
     """Load every backbone weight from ``state``; the classifier's may be missing or differ."""
     own = {k: v for k, v in net.state_dict().items() if not k.startswith(classifier + ".")}
-    missing = sorted(set(own) - set(state))
+    # torchvision's classic ImageNet files predate BatchNorm's num_batches_tracked counters
+    missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))
     wrong = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
     if missing or wrong:
         example = (missing or wrong)[0]
         raise ValueError(f"{source} does not fit this backbone: {len(missing)} weights missing, "
                          f"{len(wrong)} of another shape (e.g. {example}); was it saved from "
                          "another model?")
-    net.load_state_dict({k: state[k] for k in own}, strict=False)
+    net.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
