@@ -87,6 +87,12 @@ SETTINGS = [
      "model.objective_kwargs: objective 'denoising' takes no strenght (it takes "),
     (["--model.encoder_kwargs", "{widht: [8]}"], "model.encoder_kwargs: encoder 'conv' takes no widht"),
     (["--model.decoder_kwargs", "{foo: 1}"], "model.decoder_kwargs: decoder 'conv' takes no foo"),
+    (["--model.encoder_kwargs", "{widths: 32}"],
+     "model.encoder_kwargs.widths must be a list of whole numbers, got 32"),
+    (["--model.decoder_kwargs", "{widths: [16, 8.5]}"],
+     "model.decoder_kwargs.widths must be a list of whole numbers, got [16, 8.5]"),
+    (["--model.objective_kwargs", "{strength: high}"],
+     "model.objective_kwargs.strength must be a number, got 'high'"),
 ]
 
 
@@ -109,7 +115,7 @@ RUN_SETTINGS = [
     (["--head.head", "smoothed", "--head.head_kwargs", "{steps: -1}"],
      "head.head_kwargs.steps must be a whole number of at least 0, got -1"),
     (["--head.head", "smoothed", "--head.head_kwargs", "{steps: 1.5}"],
-     "head.head_kwargs.steps must be a whole number of at least 0, got 1.5"),
+     "head.head_kwargs.steps must be a whole number, got 1.5"),
     (["--head.head", "smoothed", "--head.head_kwargs", "{neighbours: -1}"],
      "head.head_kwargs.neighbours must be a whole number of at least 1, got -1"),
     (["--head.head", "spectral", "--head.head_kwargs", "{neighbours: 0}"],

@@ -50,6 +50,11 @@ class Registry:
             settable = ", ".join(sorted(takes - set(fixed))) or "nothing"
             raise ValueError(f"{option}: {self.kind} {name!r} takes no {', '.join(unknown)} "
                              f"(it takes {settable})")
+        params = inspect.signature(self._builder(name)).parameters
+        for key, value in kwargs.items():
+            wanted = unfit(value, str(params[key].annotation) if key in params else "")
+            if wanted:
+                raise ValueError(f"{option}.{key} must be {wanted}, got {value!r}")
 
     def _builder(self, name: str) -> Callable[..., nn.Module]:
         if name not in self._builders:
@@ -63,3 +68,28 @@ class Registry:
         net = self._builder(name)(**kwargs)
         net.spec = {"name": name, **kwargs}
         return net
+
+
+
+TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false",
+              "str": "a name", "tuple[int, ...]": "a list of whole numbers"}
+
+
+def unfit(value: Any, annotation: str) -> Optional[str]:
+    """What a setting from a config should be if it does not fit a constructor's annotation
+    (one of :data:`TYPE_WORDS`, maybe ``Optional``; other annotations are not checked), else
+    None."""
+    optional = annotation.startswith("Optional[")
+    base = annotation[len("Optional["):-1] if optional else annotation
+    if base not in TYPE_WORDS or (value is None and optional):
+        return None
+
+    def whole(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    fits = {"int": whole(value),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "str": isinstance(value, str),
+            "tuple[int, ...]": isinstance(value, (list, tuple)) and all(map(whole, value))}[base]
+    return None if fits else TYPE_WORDS[base]
