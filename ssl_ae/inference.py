@@ -49,7 +49,7 @@ def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
 
 def embed(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path) -> Path:
     """Write the codes of every image of ``data`` as ``codes.npy`` with ``index.csv``
-    (row, image id, class, part of the split). Launched as several processes (``torchrun``),
+    (row, image id, class, part of the split: labeled, val, unlabeled or test). Launched as several processes (``torchrun``),
     they share the encoding and the main one writes."""
     follow_pretraining(data, pretrained)
     encoder = load_autoencoder(pretrained, data.image_shape).encoder
@@ -59,6 +59,7 @@ def embed(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path)
     np.save(out_dir / "codes.npy", codes)
     part = np.full(len(codes), "unlabeled", dtype=object)
     part[data.split.labeled] = "labeled"
+    part[data.split.val] = "val"
     part[data.split.test] = "test"
     ids = data.source.ids or [str(i) for i in range(len(codes))]
     classes = data.source.classes

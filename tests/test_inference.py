@@ -56,6 +56,12 @@ def test_embed_writes_codes_and_index(tiny_run, tmp_path):
     assert [int(r["row"]) for r in index if r["part"] == "labeled"] == split["labeled"]
 
 
+def test_embed_names_the_validation_images(tiny_run, tmp_path):
+    run_cli("embed", "--pretrained", tiny_run, "--run-dir", tmp_path, "--data.val_fraction", 0.3)
+    parts = [r["part"] for r in read_csv(tmp_path / "embed" / "index.csv")]
+    assert parts.count("val") == 30 and parts.count("labeled") == 70  # 10 labeled a class, 3 val
+
+
 def test_reconstruct_shows_corruption_and_decodes(tiny_run, tmp_path):
     run_cli("reconstruct", "--pretrained", tiny_run, "--run-dir", tmp_path, "--count", 8)
     decoded = np.load(tmp_path / "reconstruct" / "reconstructions.npy")
