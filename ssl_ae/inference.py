@@ -49,8 +49,8 @@ def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
 
 def embed(pretrained: str | Path, data: SemiSupervisedDataModule, out_dir: Path) -> Path:
     """Write the codes of every image of ``data`` as ``codes.npy`` with ``index.csv``
-    (row, image id, class, part of the split: labeled, val, unlabeled or test). Launched as several processes (``torchrun``),
-    they share the encoding and the main one writes."""
+    (row, image id, class, part of the split: labeled, val, unlabeled or test). Launched as
+    several processes (``torchrun``), they share the encoding and the main one writes."""
     follow_pretraining(data, pretrained)
     encoder = load_autoencoder(pretrained, data.image_shape).encoder
     codes = probes.encode(encoder, data.source.images).numpy()
