@@ -139,6 +139,11 @@ class AutoencoderSpec:
             decoders.check_kwargs(spec.encoder, spec.decoder_kwargs, "model.decoder_kwargs",
                                   NET_ARGS)
         objective = create_objective(spec.objective, **spec.objective_kwargs)
+        if earlier is not None and objective.needs_code not in (None, spec.code):
+            raise ValueError(f"model.init_from {earlier['path']}: its encoder has a {spec.code!r} "
+                             f"code layer, and objective {spec.objective!r} needs a "
+                             f"{objective.needs_code!r} one; choose another objective, or "
+                             "pretrain from nothing")
         encoder = create_encoder(spec.encoder, in_channels=channels, image_size=size,
                                  code_dim=spec.code_dim, code=objective.code_for(spec.code),
                                  **spec.encoder_kwargs)

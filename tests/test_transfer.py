@@ -57,6 +57,8 @@ def test_init_from_at_a_lower_encoder_lr_moves_the_encoder_less(tiny_run, tmp_pa
     ({"code_dim": 64}, "leave model.code_dim unset"),
     ({"encoder": "mlp"}, "leave model.encoder unset"),
     ({"encoder_lr": -1.0}, "model.encoder_lr must be 0"),
+    ({"objective": "vae"}, "its encoder has a 'linear' code layer, and objective 'vae' needs a "
+                           "'gaussian' one; choose another objective"),
 ])
 def test_init_from_refuses_settings_that_contradict_it(tiny_run, option, message):
     with pytest.raises(ValueError, match=message):
