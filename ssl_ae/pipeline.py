@@ -157,7 +157,9 @@ class AutoencoderSpec:
                                    weight_decay=spec.weight_decay, encoder_lr=spec.encoder_lr,
                                    new_code_layer=spec.encoder == "backbone" and earlier is None)
         if earlier is not None:
-            transfer.start_from(module, earlier)
+            loaded = transfer.start_from(module, earlier)
+            if rank_zero_only.rank == 0:
+                print(f"model.init_from {earlier['path']}: started from its {', '.join(loaded)}")
         return module
 
 
@@ -417,6 +419,8 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
     if resume:
         check_resumed_split(data, out_dir)
     model = (model or AutoencoderSpec()).resolved(data.image_shape)
+    if resume:
+        check_resumed_settings(partial_folder(out_dir), model=model, trainer=trainer)
     module = model.build(data.image_shape)
     module.held_out = data.held_out()
     fitter = stage_trainer(out_dir, trainer)
@@ -453,6 +457,8 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     encoder = load_encoder(pretrained, data.image_shape)
     head = (head or HeadSpec()).resolved(data.image_shape)
     head.check()
+    if resume:
+        check_resumed_settings(partial_folder(out_dir), head=head, trainer=trainer)
     unlabeled = None
     if head.fits_to_unlabeled or head.standardizes:
         unlabeled = data.subset("unlabeled", labels=False).images
@@ -483,6 +489,33 @@ def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path) -> None:
         raise ValueError(f"--resume continues {saved.parent}, which started with other "
                          f"{', '.join(changed)}: pass the data settings of its config.yaml, or "
                          "--overwrite true to start again")
+
+
+# Trainer settings a resumed stage may change: where and how visibly it runs, not what it learns.
+RESUME_MAY_CHANGE = {"accelerator", "devices", "num_nodes", "strategy", "enable_progress_bar",
+                     "enable_model_summary", "log_every_n_steps"}
+
+
+def check_resumed_settings(folder: Path, **sections: Any) -> None:
+    """Refuse to resume the stage interrupted in ``folder`` with other model, head or trainer
+    settings than its ``config.yaml`` records: its weights, optimiser state and learning-rate
+    schedule are theirs, and the saved config would name settings it never ran with."""
+    saved = folder / "config.yaml"
+    if not saved.is_file():
+        return
+    started = yaml.safe_load(saved.read_text()) or {}
+    changed = []
+    for name, value in sections.items():
+        now = yaml.safe_load(yaml.safe_dump(asdict(value) if hasattr(value, "__dataclass_fields__")
+                                            else value, sort_keys=False)) or {}
+        before = started.get(name) or {}
+        changed += [f"{name}.{key} ({before.get(key)!r}, now {now.get(key)!r})"
+                    for key in dict.fromkeys([*before, *now])
+                    if before.get(key) != now.get(key)
+                    and not (name.endswith("trainer") and key in RESUME_MAY_CHANGE)]
+    if changed:
+        raise ValueError(f"--resume continues {folder}, which ran with other {', '.join(changed)}: "
+                         "pass the settings of its config.yaml, or --overwrite true to start again")
 
 
 def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]:

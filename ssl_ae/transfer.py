@@ -41,16 +41,17 @@ def encoder_fields(checkpoint: dict, image_shape: tuple[int, int, int]) -> dict[
 
 def start_from(module: nn.Module, checkpoint: dict) -> list[str]:
     """Load the earlier run's weights into ``module`` (an AutoencoderModule): the encoder
-    always, the decoder and objective where the recorded network is the same one. Returns the
-    parts loaded."""
-    recorded = checkpoint[CHECKPOINT_KEY]
+    always, the decoder and objective (a projector) where the earlier weights fit them, name
+    for name and shape for shape, however their settings were written. Returns the parts
+    loaded."""
     loaded = []
     for part in ("encoder", "decoder", "objective"):
         net = getattr(module, part)
         weights = {k.removeprefix(part + "."): v for k, v in checkpoint["state_dict"].items()
                    if k.startswith(part + ".")}
-        same = getattr(net, "spec", None) == recorded.get(part) or part == "encoder"
-        if same and weights:
+        own = net.state_dict()
+        fits = own.keys() == weights.keys() and all(own[k].shape == weights[k].shape for k in own)
+        if weights and (fits or part == "encoder"):
             load_weights(net, weights, checkpoint["path"])
             loaded.append(part)
     return loaded

@@ -263,6 +263,25 @@ def test_resuming_on_another_split_is_refused_and_keeps_the_interrupted_stage(ti
     assert (interrupted / STAGE_CHECKPOINT).is_file() and not (tmp_path / "pretrain").exists()
 
 
+@pytest.mark.parametrize("options, changed", [
+    (["--model.lr", 0.01], "model.lr (0.002, now 0.01)"),
+    (["--trainer.max_epochs", 8], "trainer.max_epochs (2, now 8)"),
+])
+def test_resuming_with_other_model_or_schedule_is_refused_by_name(tiny_run, tmp_path, options,
+                                                                   changed):
+    """The interrupted stage's optimiser state and learning-rate schedule are its settings'."""
+    interrupted = tmp_path / "run" / "pretrain.partial"
+    shutil.copytree(tiny_run / "pretrain", interrupted)
+    before = (interrupted / "config.yaml").read_text()
+    args = {"--trainer.max_epochs": 2, "--trainer.enable_progress_bar": "false"}
+    args.update(dict(zip(options[::2], options[1::2])))
+    with pytest.raises(SystemExit, match=r"--resume continues .*pretrain.partial, which ran with "
+                                         r"other " + changed.replace("(", r"\(").replace(")", r"\)")):
+        run_cli("pretrain", "--run-dir", tmp_path / "run", "--resume", "true",
+                *[str(x) for kv in args.items() for x in kv])
+    assert (interrupted / "config.yaml").read_text() == before
+
+
 def test_a_run_labeled_by_fraction_reports_without_a_per_class_axis(tiny_run, tmp_path):
     shutil.copytree(tiny_run / "pretrain", tmp_path / "run" / "pretrain")  # finished: kept
     run_cli("run", "--run-dir", tmp_path / "run", "--resume", "true", "--data.labeled_fraction",

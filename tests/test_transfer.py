@@ -65,6 +65,22 @@ def test_init_from_refuses_settings_that_contradict_it(tiny_run, option, message
         AutoencoderSpec(init_from=str(tiny_run), **option).build(DIGITS)
 
 
+def test_init_from_carries_a_projector_whose_settings_are_written_otherwise():
+    """The earlier objective's weights load where they fit, whether its settings were spelled
+    out (a config) or left to their defaults (the recipe)."""
+    from ssl_ae.modules.saved_state import CHECKPOINT_KEY
+    from ssl_ae.transfer import start_from
+
+    torch.manual_seed(0)
+    earlier = AutoencoderSpec(encoder="conv", objective="siamese",
+                              objective_kwargs={"temperature": 0.2}).build(DIGITS)
+    checkpoint = {CHECKPOINT_KEY: {}, "state_dict": earlier.state_dict(), "path": "earlier.ckpt"}
+    new = AutoencoderSpec(encoder="conv", objective="siamese").build(DIGITS)
+    assert start_from(new, checkpoint) == ["encoder", "decoder", "objective"]
+    for name, value in earlier.objective.state_dict().items():
+        assert torch.equal(new.objective.state_dict()[name], value), name
+
+
 def test_init_from_on_images_of_another_shape_names_both(tiny_run):
     with pytest.raises(ValueError, match=r"takes images of shape \(1, 8, 8\).*data has \(3, 8, 8\)"):
         AutoencoderSpec(init_from=str(tiny_run)).build((3, 8, 8))
