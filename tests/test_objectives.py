@@ -258,6 +258,18 @@ def test_masked_loss_ignores_visible_pixels_and_encoder_never_sees_hidden_ones()
     torch.testing.assert_close(loss_with(wrong_hidden), torch.tensor(0.25))
 
 
+def test_masked_corruption_is_what_the_encoder_sees():
+    """reconstruct shows an objective's corruption: for masked, the hidden patches."""
+    objective = Masked(mask_ratio=0.5, patch_size=2, fill=0.0)
+    x = torch.rand(4, 3, 8, 8) + 0.1  # no pixel is 0 before masking
+    torch.manual_seed(1)
+    shown = objective.corrupt(x)
+    torch.manual_seed(1)
+    mask = objective.make_mask(x).bool().expand_as(x)
+    assert torch.equal(shown[mask], torch.zeros(int(mask.sum()))) and torch.equal(shown[~mask], x[~mask])
+    assert (shown == 0).float().mean() == 0.5
+
+
 def test_random_shift_moves_each_image_within_bounds():
     torch.manual_seed(0)
     x = torch.zeros(64, 1, 8, 8)

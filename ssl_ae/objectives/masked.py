@@ -50,9 +50,17 @@ class Masked(Objective):
     def make_mask(self, x: torch.Tensor) -> torch.Tensor:
         return patch_mask(x.shape, self.patch_size, self.mask_ratio).to(x)
 
-    def forward(self, encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> dict:
+    def hide(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` with random patches set to ``fill``, and the mask (1 on hidden pixels)."""
         mask = self.make_mask(x)
-        out = decoder(encoder(torch.where(mask.bool(), self.fill, x)))
+        return torch.where(mask.bool(), self.fill, x), mask
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hide(x)[0]
+
+    def forward(self, encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> dict:
+        seen, mask = self.hide(x)
+        out = decoder(encoder(seen))
         per_pixel = self.reconstruction_loss(out, x, reduction="none") * mask
         loss = per_pixel.sum() / (mask.sum() * x.shape[1]).clamp_min(1)
         return {"loss": loss, "recon": self.to_pixels(out)}
