@@ -69,7 +69,7 @@ class AutoencoderSpec:
         weight_decay: AdamW weight decay.
         init_from: an earlier pretrain run (run folder, stage folder or checkpoint) whose
             encoder this one starts from: its architecture and weights (and the decoder's and
-            projector's where the same ones are built); leave the encoder fields unset.
+            projector's where its weights fit them); leave the encoder fields unset.
         encoder_lr: the peak learning rate of the weights the encoder starts from when it
             differs from ``lr``, e.g. lower to adapt a transferred encoder gently; 0 keeps them
             fixed (weights and BatchNorm statistics) and trains the rest. A backbone's code
