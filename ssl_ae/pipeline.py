@@ -96,6 +96,8 @@ class AutoencoderSpec:
             raise ValueError(f"model.code_dim must be at least 1, got {self.code_dim}")
         if self.lr <= 0:
             raise ValueError(f"model.lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"model.weight_decay must not be negative, got {self.weight_decay}")
         if self.encoder_lr is not None and self.encoder_lr < 0:
             raise ValueError(f"model.encoder_lr must be 0 (a fixed encoder) or positive, got "
                              f"{self.encoder_lr}")
@@ -117,10 +119,21 @@ class AutoencoderSpec:
             objective=pick(spec.objective, "objective"),
             objective_kwargs=pick(spec.objective_kwargs, "objective_kwargs", own_objective))
 
+    def earlier_run(self) -> dict:
+        """The ``init_from`` checkpoint; a plain weights file is pointed to where it belongs."""
+        try:
+            return load_checkpoint(self.init_from)
+        except ValueError as err:
+            if "no ssl_ae metadata" not in str(err):
+                raise
+            raise ValueError(f"model.init_from: {err}; a backbone's own weights file (a "
+                             "state_dict) goes in model.encoder_kwargs.weights with model.encoder "
+                             "backbone (docs/transfer.md)") from None
+
     def inherited(self, image_shape: tuple[int, int, int],
                   earlier: Optional[dict] = None) -> "AutoencoderSpec":
         """A copy whose encoder fields are the earlier run's."""
-        fields = transfer.encoder_fields(earlier or load_checkpoint(self.init_from), image_shape)
+        fields = transfer.encoder_fields(earlier or self.earlier_run(), image_shape)
         clash = [name for name in fields if name != "decoder_kwargs"
                  and getattr(self, name) is not None and getattr(self, name) != fields[name]]
         if clash:
@@ -130,7 +143,7 @@ class AutoencoderSpec:
         return replace(self, **{**fields, "decoder_kwargs": decoder})
 
     def build(self, image_shape: tuple[int, int, int]) -> AutoencoderModule:
-        earlier = load_checkpoint(self.init_from) if self.init_from is not None else None
+        earlier = self.earlier_run() if self.init_from is not None else None
         spec = self.resolved(image_shape, earlier)
         channels, size, _ = image_shape
         objectives.check_kwargs(spec.objective, spec.objective_kwargs, "model.objective_kwargs")

@@ -93,6 +93,7 @@ SETTINGS = [
      "model.decoder_kwargs.widths must be a list of whole numbers, got [16, 8.5]"),
     (["--model.objective_kwargs", "{strength: high}"],
      "model.objective_kwargs.strength must be a number, got 'high'"),
+    (["--model.weight_decay", "-1"], "model.weight_decay must not be negative, got -1"),
 ]
 
 

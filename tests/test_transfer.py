@@ -81,6 +81,14 @@ def test_init_from_carries_a_projector_whose_settings_are_written_otherwise():
         assert torch.equal(new.objective.state_dict()[name], value), name
 
 
+def test_init_from_a_plain_weights_file_says_where_it_belongs(tmp_path):
+    weights = tmp_path / "resnet.pth"
+    torch.save(create_encoder("conv", in_channels=1, image_size=8).state_dict(), weights)
+    with pytest.raises(ValueError, match=r"model.init_from: .* goes in "
+                                         r"model.encoder_kwargs.weights with model.encoder backbone"):
+        AutoencoderSpec(init_from=str(weights)).build(DIGITS)
+
+
 def test_init_from_on_images_of_another_shape_names_both(tiny_run):
     with pytest.raises(ValueError, match=r"takes images of shape \(1, 8, 8\).*data has \(3, 8, 8\)"):
         AutoencoderSpec(init_from=str(tiny_run)).build((3, 8, 8))
