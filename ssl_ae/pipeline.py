@@ -213,12 +213,10 @@ class HeadSpec:
         """Raise on an unknown head or argument, before any stage starts."""
         heads.check_kwargs(self.head, self.head_kwargs, "head.head_kwargs",
                            ("in_dim", "num_classes", "graph_size"))
-        for key, least in HEAD_COUNTS.items():
+        for key, least in HEAD_COUNTS.items():  # whole numbers: check_kwargs checked the types
             value = self.head_kwargs.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < least):
-                raise ValueError(f"head.head_kwargs.{key} must be a whole number of at least "
-                                 f"{least}, got {value!r}")
+            if value is not None and value < least:
+                raise ValueError(f"head.head_kwargs.{key} must be at least {least}, got {value}")
         try:  # a tiny stand-in surfaces the constructor's own checks of the arguments
             create_head(self.head, in_dim=1, num_classes=2, **self.head_kwargs,
                         **({"graph_size": 3} if self.fits_to_unlabeled else {}))
