@@ -70,7 +70,6 @@ class Registry:
         return net
 
 
-
 TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false",
               "str": "a name", "tuple[int, ...]": "a list of whole numbers"}
 
