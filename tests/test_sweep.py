@@ -119,6 +119,8 @@ def test_selection_axis_trains_every_method_on_the_chosen_images(tiny_run, tmp_p
     text = (report / "report.md").read_text()
     assert "## Which images to label" in text and "| best frozen-encoder row | kmeans |" in text
     assert (report / "selection_curve.png").stat().st_size > 10_000
+    assert (report / "label_curve.png").is_file()  # the stratified rows keep their curve
+    assert "![accuracy against labels](label_curve.png)" in text
 
 
 def test_heads_on_frozen_codes_are_held_back_harder_the_fewer_the_labels(tiny_run, monkeypatch):

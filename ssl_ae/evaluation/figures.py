@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import matplotlib
 
@@ -13,7 +14,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 from torchmetrics.functional.classification import multiclass_confusion_matrix  # noqa: E402
 
-from .results import best_frozen, stratified  # noqa: E402
+from .results import BASELINES, best_frozen, stratified  # noqa: E402
 
 
 def image_grid(images: torch.Tensor, ncols: int) -> np.ndarray:
@@ -97,7 +98,7 @@ def label_curve(summary: list[dict], path: Path) -> None:
         lines.setdefault(s["method"], []).append((s["labels_per_class"], s["accuracy"],
                                                   s["accuracy_std"]))
     accuracy_curves(lines, path, "labeled images per class", "test accuracy",
-                    dashed=lambda method: "frozen" not in method, figsize=(7, 4.5),
+                    dashed=lambda method: method in BASELINES, figsize=(7, 4.5),
                     legend={"fontsize": 8})
 
 
@@ -131,10 +132,11 @@ def confusion_figure(probs: np.ndarray, targets: np.ndarray, classes: list[str],
 
 
 def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, path: Path,
-                max_points: int = 2000, seed: int = 0) -> None:
-    """PCA and t-SNE of frozen codes, coloured by class (images without a label grey); the
-    labeled images ringed in black (at most ``max_points`` images, a quarter of them labeled
-    ones when there are that many)."""
+                max_points: int = 2000, seed: int = 0,
+                class_names: Optional[list[str]] = None) -> None:
+    """PCA and t-SNE of frozen codes, coloured by class (images without a label grey; a legend
+    names up to 20 ``class_names``); the labeled images ringed in black (at most
+    ``max_points`` images, a quarter of them labeled ones when there are that many)."""
     rng = np.random.default_rng(seed)
     others = np.setdiff1d(np.arange(len(codes)), labeled)
     labeled = rng.choice(labeled, min(max_points // 4, len(labeled)), replace=False)
@@ -158,5 +160,13 @@ def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, pat
                    edgecolors="black", linewidths=1.2, **palette)
         ax.set_title(f"{name} of frozen codes (ringed: labeled)")
         ax.set_xticks([]), ax.set_yticks([])
+    if class_names and len(class_names) <= 20:
+        colour = plt.get_cmap(cmap)
+        handles = [plt.Line2D([], [], marker="o", linestyle="", color=colour(i / vmax), label=name)
+                   for i, name in enumerate(class_names)]
+        if not known.all():
+            handles.append(plt.Line2D([], [], marker="o", linestyle="", color="lightgrey",
+                                      label="no label"))
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.savefig(path, bbox_inches="tight", dpi=120)
     plt.close(fig)

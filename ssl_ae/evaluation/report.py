@@ -67,7 +67,8 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
         sections = ["## Test accuracy\n\n" + summary_table(summary),
                     "Balanced accuracy, macro F1 and expected calibration error per run are in "
                     "`results.csv`; the labeled images of every run are in `splits/`."]
-        if all(s["labels_per_class"] is not None for s in summary):  # else no axis to draw on
+        drawn = stratified(summary)
+        if drawn and all(s["labels_per_class"] is not None for s in drawn):  # else no axis
             figures.label_curve(summary, work / "label_curve.png")
             sections.append("![accuracy against labels](label_curve.png)")
         if shown is not None:
@@ -76,7 +77,8 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
                                      shown.method + (f", k = {shown.labels_per_class}"
                                                      if shown.labels_per_class else ""))
             sections.append("![confusion matrix](confusion.png)")
-        figures.feature_map(codes, data.source.targets, labeled, work / "features.png")
+        figures.feature_map(codes, data.source.targets, labeled, work / "features.png",
+                            class_names=data.source.classes)
         figures.save_reconstructions(autoencoder, data.source.images[torch.as_tensor(test[:16])],
                                      work / "reconstructions.png")
         sections += ["![frozen codes](features.png)", "![reconstructions](reconstructions.png)"]

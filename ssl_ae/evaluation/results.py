@@ -55,6 +55,11 @@ def summarize(rows: list[Row]) -> list[dict]:
     return out
 
 
+# The rows that use no pretrained encoder (dashed in the figures).
+BASELINES = ("logistic regression on pixels", "logistic regression on PCA",
+             "same encoder from scratch")
+
+
 def stratified(summary: list[dict]) -> list[dict]:
     return [s for s in summary if s["selection"] == "stratified"]
 
