@@ -77,6 +77,39 @@ def test_dataset_labels_must_be_class_indices():
             targets([0, 1, bad, 1])
 
 
+class GreyThenColour(Dataset):
+    """A grey first image, then colour ones (item 2 raises ``fail``, if given)."""
+
+    def __init__(self, fail: str = ""):
+        self.fail = fail
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        if i == 2 and self.fail:
+            raise {"KeyError": KeyError, "IndexError": IndexError}[self.fail]("no such entry")
+        if i == 0:
+            return np.full((6, 6), 40, dtype=np.uint8), 0
+        return np.full((6, 6, 3), (10, 20, 30), dtype=np.uint8), i % 2
+
+
+def test_a_dataset_is_colour_if_any_image_is_and_says_so_when_the_first_is_grey():
+    data = SemiSupervisedDataModule(source="test_data_sources.GreyThenColour", test_fraction=0.5)
+    with pytest.warns(UserWarning, match="5 of 6 images are colour though the first is grey"):
+        source = data.loaded_source()
+    assert source.shape == (3, 6, 6) and (source.images[0] == 40).all()
+    assert source.images[1, :, 0, 0].tolist() == [10, 20, 30]
+
+
+@pytest.mark.parametrize("error", ["KeyError", "IndexError"])
+def test_any_error_of_a_dataset_item_is_named_by_item(error):
+    data = SemiSupervisedDataModule(source="test_data_sources.GreyThenColour",
+                                    dataset_kwargs={"fail": error})
+    with pytest.raises(ValueError, match=rf"\(\*\*dataset_kwargs\), item 2: {error}: .*no such entry"):
+        data.loaded_source()
+
+
 def test_dataset_import_errors_say_what_is_missing():
     with pytest.raises(ValueError, match="cannot import module 'nopkg'"):
         SemiSupervisedDataModule(source="nopkg.Data").setup()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -75,26 +76,36 @@ def _split_item(item: Any) -> tuple[Any, int]:
 
 def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
                  ) -> tuple[list[np.ndarray], list[int], int, int]:
-    """Every item of ``ds`` as uint8 (C, S, S) arrays and int labels."""
+    """Every item of ``ds`` as uint8 (C, S, S) arrays and int labels. Unless ``channels``
+    says, the images are grey if all of them are, else colour (as for folders)."""
     arrays, labels = [], []
     for i in range(len(ds)):
         try:
             image, label = _split_item(ds[i])
             img = to_pil(image)
-            if channels is None or size is None:
+            if size is None:
                 w, h = img.size
-                if size is None and w != h:
+                if w != h:
                     raise ValueError(f"images are {w}x{h}, not square: set data.image_size")
-                channels, size = channels or natural_channels(img), size or w
-            arrays.append(pil_to_uint8(img, channels, size))
-        except (ValueError, TypeError, OSError) as err:
-            raise ValueError(f"{where}, item {i}: {err}") from err
+                size = w
+            arrays.append(pil_to_uint8(img, channels or natural_channels(img), size))
+        except Exception as err:  # the user's Dataset may raise anything: name the item
+            kind = "" if isinstance(err, ValueError) else f"{type(err).__name__}: "
+            raise ValueError(f"{where}, item {i}: {kind}{err}") from err
         if label < -1:
             raise ValueError(f"{where}, item {i}: label {label} (use 0..K-1, or -1/None for "
                              "unlabeled)")
         labels.append(label)
     if not arrays:
         raise ValueError(f"{where} is empty")
+    if channels is None:
+        channels = max(a.shape[0] for a in arrays)
+        if channels == 3 and arrays[0].shape[0] == 1:
+            grey = sum(a.shape[0] == 1 for a in arrays)
+            warnings.warn(f"{where}: {len(arrays) - grey} of {len(arrays)} images are colour "
+                          "though the first is grey: all are read in colour; set data.channels 1 "
+                          "to read them as grey", stacklevel=2)
+        arrays = [np.broadcast_to(a, (channels, size, size)) for a in arrays]
     return arrays, labels, channels, size
 
 
@@ -117,8 +128,8 @@ def load_dataset(path: str, dataset_kwargs: Optional[dict] = None,
         where = f"{path}(**{'test_' if n else ''}dataset_kwargs)"
         try:
             ds = factory(**kwargs)
-        except (TypeError, ValueError, OSError, RuntimeError) as err:
-            raise ValueError(f"{where} failed: {err}") from err
+        except Exception as err:  # the user's code: say where it failed
+            raise ValueError(f"{where} failed: {type(err).__name__}: {err}") from err
         first = ds if first is None else first
         a, lab, channels, image_size = read_dataset(ds, where, channels, image_size)
         if n == 1 and min(lab) < 0:
