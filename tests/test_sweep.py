@@ -27,9 +27,11 @@ METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
 @pytest.fixture(scope="module")
 def sweep_report(tiny_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "eval"
-    run_cli("evaluate", "--pretrained", tiny_run, "--run-dir", out,
-            "--sweep.labels_per_class", "[1, 3, 500]", "--sweep.seeds", "[0, 1]",
-            "--sweep.head_steps", 20, "--sweep.scratch_steps", 5, "--sweep.full_finetune", "true")
+    with pytest.warns(UserWarning, match=r"sweep.labels_per_class \[500\] skipped"):
+        run_cli("evaluate", "--pretrained", tiny_run, "--run-dir", out,
+                "--sweep.labels_per_class", "[1, 3, 500]", "--sweep.seeds", "[0, 1]",
+                "--sweep.head_steps", 20, "--sweep.scratch_steps", 5, "--sweep.full_finetune",
+                "true")
     return out / "report"
 
 

@@ -7,6 +7,7 @@ the test split. Nothing is selected on test data.
 """
 from __future__ import annotations
 
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,10 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
     if not ks:
         raise ValueError(f"no labels_per_class in {spec.labels_per_class} is possible: the "
                          "smallest class has fewer non-test images; choose smaller values")
+    skipped = [k for k in spec.labels_per_class if k not in ks]
+    if skipped:
+        warnings.warn(f"sweep.labels_per_class {skipped} skipped: the smallest class has fewer "
+                      f"non-test images; sweeping {ks}", stacklevel=2)
     rows, kept = [], {"splits": {}, "codes": cache.codes}
     jobs = [(k, seed) for k in ks for seed in spec.seeds]
     for k, seed in tqdm(jobs, desc="few-label sweep", unit="split"):
