@@ -107,7 +107,8 @@ def follow_pretraining(data: SemiSupervisedDataModule, pretrained: str | Path) -
     or another test split; a checkpoint moved away from its ``split.json`` is checked against
     what it records of its data (:meth:`SemiSupervisedDataModule.follow_split`)."""
     path = resolve_checkpoint(pretrained)
-    data.follow_split(saved_split(path), held_out_record(path), path)
+    saved = saved_split(path)
+    data.follow_split(saved, None if saved else held_out_record(path), path)
 
 
 def held_out_record(pretrained: str | Path) -> dict | None:

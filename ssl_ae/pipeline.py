@@ -403,9 +403,14 @@ def join_metrics(earlier: Path, metrics: Path, start: Optional[int]) -> None:
     earlier.unlink()
 
 
+def plain_section(value: Any) -> Any:
+    """A config section as config.yaml holds it: a spec's fields, or the value itself."""
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else value
+
+
 def save_config(folder: Path, **sections: Any) -> None:
     """Save the stage's resolved settings as config.yaml, reusable with ``--config``."""
-    plain = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in sections.items()}
+    plain = {k: plain_section(v) for k, v in sections.items()}
     if os.environ.get("PL_GLOBAL_SEED"):  # the seed of weights and shuffling, if one was set
         plain = {"seed": int(os.environ["PL_GLOBAL_SEED"]), **plain}
     (folder / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
@@ -517,13 +522,12 @@ def check_resumed_settings(folder: Path, **sections: Any) -> None:
     started = yaml.safe_load(saved.read_text()) or {}
     changed = []
     for name, value in sections.items():
-        now = yaml.safe_load(yaml.safe_dump(asdict(value) if hasattr(value, "__dataclass_fields__")
-                                            else value, sort_keys=False)) or {}
+        now = yaml.safe_load(yaml.safe_dump(plain_section(value))) or {}
         before = started.get(name) or {}
         changed += [f"{name}.{key} ({before.get(key)!r}, now {now.get(key)!r})"
                     for key in dict.fromkeys([*before, *now])
                     if before.get(key) != now.get(key)
-                    and not (name.endswith("trainer") and key in RESUME_MAY_CHANGE)]
+                    and not (name == "trainer" and key in RESUME_MAY_CHANGE)]
     if changed:
         raise ValueError(f"--resume continues {folder}, which ran with other {', '.join(changed)}: "
                          "pass the settings of its config.yaml, or --overwrite true to start again")

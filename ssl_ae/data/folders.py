@@ -32,7 +32,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import decode_cache as decoded
-from .images import natural_channels, pil_to_uint8
+from .images import in_common_channels, natural_channels, pil_to_uint8
 from .sources import ImageSource
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -277,8 +277,7 @@ def decode_all(items: list[Item], channels: Optional[int], size: int, skip_bad_f
     if not kept:
         raise ValueError("no readable image among the files given")
     digests = np.frombuffer(b"".join(results[i][1] for i in kept), np.uint8)
-    wide = max(results[i][0].shape[0] for i in kept)
-    images = np.stack([np.broadcast_to(results[i][0], (wide, size, size)) for i in kept])
+    images = np.stack(in_common_channels([results[i][0] for i in kept]))
     return {"images": torch.from_numpy(images),
             "kept": torch.tensor(kept),
             "colour": torch.tensor([results[i][2] == 3 for i in kept]),

@@ -23,6 +23,14 @@ def _palette_is_grey(img: Image.Image) -> bool:
     return bool((palette == palette[:, :1]).all())
 
 
+def in_common_channels(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """uint8 (C, S, S) images, each read in its own channels, as views in one number of
+    channels: grey if all are, else colour, the grey ones repeated over three channels (what
+    reading them in colour gives)."""
+    channels = max(a.shape[0] for a in arrays)
+    return [np.broadcast_to(a, (channels, *a.shape[1:])) for a in arrays]
+
+
 def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
     """A PIL image as a uint8 (channels, size, size) array.
 

@@ -28,7 +28,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .images import natural_channels, pil_to_uint8, to_pil
+from .images import in_common_channels, natural_channels, pil_to_uint8, to_pil
 from .sources import ImageSource
 
 
@@ -99,13 +99,13 @@ def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
     if not arrays:
         raise ValueError(f"{where} is empty")
     if channels is None:
-        channels = max(a.shape[0] for a in arrays)
-        if channels == 3 and arrays[0].shape[0] == 1:
-            grey = sum(a.shape[0] == 1 for a in arrays)
-            warnings.warn(f"{where}: {len(arrays) - grey} of {len(arrays)} images are colour "
-                          "though the first is grey: all are read in colour; set data.channels 1 "
-                          "to read them as grey", stacklevel=2)
-        arrays = [np.broadcast_to(a, (channels, size, size)) for a in arrays]
+        colour = sum(a.shape[0] == 3 for a in arrays)
+        if colour and arrays[0].shape[0] == 1:
+            warnings.warn(f"{where}: {colour} of {len(arrays)} images are colour though the first "
+                          "is grey: all are read in colour; set data.channels 1 to read them as "
+                          "grey", stacklevel=2)
+        arrays = in_common_channels(arrays)
+        channels = arrays[0].shape[0]
     return arrays, labels, channels, size
 
 
