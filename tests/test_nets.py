@@ -5,6 +5,7 @@ from torch import nn
 from ssl_ae.nets import create_decoder, create_encoder, create_head, list_decoders, list_encoders
 from ssl_ae.nets.code import CODES
 from ssl_ae.nets.decoders import decoders
+from ssl_ae.pipeline import AutoencoderSpec
 
 SHAPES = [(1, 8), (3, 8), (1, 28), (3, 32)]
 
@@ -122,6 +123,15 @@ def test_conv_encoder_depth_adds_same_size_convolutions_and_pool_averages_over_a
         create_encoder("conv", in_channels=3, image_size=12, code_dim=4, widths=[4, 8, 16])
     with pytest.raises(ValueError, match="depth must be 1 or more"):
         create_encoder("conv", depth=0)
+
+
+def test_a_config_may_give_pool_as_true_or_false_as_documented():
+    for value, regions in ((True, 1), (False, 4 * 4), (4, 4 * 4)):
+        spec = AutoencoderSpec(encoder="conv", code_dim=4,
+                               encoder_kwargs={"widths": [4, 8], "pool": value})
+        assert spec.build((3, 16, 16)).encoder.head.linear.in_features == 8 * regions
+    with pytest.raises(ValueError, match="pool must be a whole number or true/false, got 'all'"):
+        AutoencoderSpec(encoder="conv", encoder_kwargs={"pool": "all"}).build((3, 16, 16))
 
 
 def test_registry_arguments_name_what_a_constructor_takes():

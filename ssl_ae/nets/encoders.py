@@ -64,7 +64,7 @@ class ConvEncoder(Encoder):
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, code_dim: int = 32,
-                 widths: tuple[int, ...] = (32, 64), depth: int = 1, pool: int = 0,
+                 widths: tuple[int, ...] = (32, 64), depth: int = 1, pool: int | bool = 0,
                  code: str = "linear"):
         super().__init__()
         if pool < 0:

@@ -71,7 +71,8 @@ class Registry:
 
 
 TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false",
-              "str": "a name", "tuple[int, ...]": "a list of whole numbers"}
+              "str": "a name", "tuple[int, ...]": "a list of whole numbers",
+              "int | bool": "a whole number or true/false"}
 
 
 def unfit(value: Any, annotation: str) -> Optional[str]:
@@ -89,6 +90,7 @@ def unfit(value: Any, annotation: str) -> Optional[str]:
     fits = {"int": whole(value),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool),
             "bool": isinstance(value, bool),
+            "int | bool": isinstance(value, int),
             "str": isinstance(value, str),
             "tuple[int, ...]": isinstance(value, (list, tuple)) and all(map(whole, value))}[base]
     return None if fits else TYPE_WORDS[base]
