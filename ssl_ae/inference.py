@@ -36,7 +36,8 @@ def predict(finetuned: str | Path, folder: str | Path, out_csv: Path,
     images, paths, skipped = read_folder(folder, spec["in_channels"], spec["image_size"],
                                          skip_bad_files)
     if skipped:
-        out_csv.with_name("skipped_files.txt").write_text("\n".join(skipped) + "\n")
+        out_csv.with_name("skipped_files.txt").write_text("\n".join(skipped) + "\n",
+                                                          errors="surrogateescape")
     probs = probes.predict_proba(module, images)
     classes = module.hparams.get("class_names") or [str(c) for c in range(probs.shape[1])]
     with open(out_csv, "w", newline="", errors="surrogateescape") as f:  # any file name

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -160,7 +161,8 @@ def test_manifest_cannot_read_outside_its_folder(tmp_path, path):
     (folder / "link").symlink_to(tmp_path)
     path = path.format(abs=secret)
     (folder / "m.csv").write_text(f"path,label\nsub/ok.png,a\n{path},b\n")
-    with pytest.raises(ValueError, match=r"m.csv line 3: (absolute path|path) .*(refused|leads outside)"):
+    with pytest.raises(ValueError, match=r"m.csv line 3: (absolute path|path) .*(refused|leads "
+                                         "outside|through a symbolic link to .*outside)"):
         load_folder(manifest=str(folder / "m.csv"))
 
 
@@ -367,3 +369,94 @@ def test_a_folder_of_grey_and_colour_images_is_decoded_once_as_in_colour(tmp_pat
     assert len(decoded) == len(set(decoded)) == 8
     assert torch.equal(inferred.images, load_folder(labeled_dir=str(tmp_path), image_size=8,
                                                     channels=3).images)
+
+
+def test_linked_folders_are_followed_once_and_a_link_to_an_enclosing_folder_ends(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 2, "b": 2})
+    more = class_folder(tmp_path / "elsewhere", {"x": 3}, offset=100) / "x"
+    (root / "a" / "more").symlink_to(more, target_is_directory=True)
+    (root / "b" / "loop").symlink_to(root / "b", target_is_directory=True)
+    source = load_folder(labeled_dir=str(root))
+    assert sorted(source.ids) == ["a/000.png", "a/001.png", "a/more/000.png", "a/more/001.png",
+                                  "a/more/002.png", "b/000.png", "b/001.png"]
+
+
+def test_a_broken_link_is_an_unreadable_file_named_with_its_target(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 3, "b": 3})
+    gone = root / "a" / "gone.png"
+    gone.symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(ValueError, match=rf"{gone}: not a readable image \(a link to "
+                                         rf"{tmp_path / 'nowhere.png'}, which does not exist\)"):
+        load_folder(labeled_dir=str(root))
+    with pytest.warns(UserWarning, match="skipped 1 links to missing files"):
+        source = load_folder(labeled_dir=str(root), skip_bad_files=True)
+    assert source.skipped == [str(gone)] and len(source.targets) == 6
+
+
+def test_split_folders_given_as_class_folders_are_refused(tmp_path):
+    class_folder(tmp_path / "data" / "train", {"cat": 2, "dog": 2})
+    class_folder(tmp_path / "data" / "test", {"cat": 2, "dog": 2}, offset=100)
+    with pytest.raises(ValueError, match=r"the subfolders of .*data are test, train: splits, not "
+                                         "classes; give the folder of training images"):
+        load_folder(labeled_dir=str(tmp_path / "data"))
+
+
+def test_a_class_named_with_decomposed_accents_is_one_class_with_a_manifest_label(tmp_path):
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "café")
+    root = class_folder(tmp_path / "lab", {decomposed: 2, "dog": 2})
+    write_png(tmp_path / "more" / "c.png", 200)
+    (tmp_path / "m.csv").write_text("path,label\nmore/c.png,café\n", encoding="utf-8")
+    source = load_folder(labeled_dir=str(root), manifest=str(tmp_path / "m.csv"))
+    assert source.classes == ["café", "dog"] and np.bincount(source.targets).tolist() == [3, 2]
+
+
+def test_a_manifest_label_of_minus_one_is_unlabeled(tmp_path):
+    for i in range(3):
+        write_png(tmp_path / f"{i}.png", 10 * i)
+    (tmp_path / "m.csv").write_text("path,label\n0.png,0\n1.png,-1\n2.png,1\n")
+    source = load_folder(manifest=str(tmp_path / "m.csv"))
+    assert source.classes == ["0", "1"] and source.targets.tolist() == [0, -1, 1]
+
+
+def test_test_dir_that_is_the_labeled_dir_is_refused(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 2, "b": 2})
+    with pytest.raises(ValueError, match="data.test_dir is data.labeled_dir .*test images must "
+                                         "be held out"):
+        load_folder(labeled_dir=str(root), test_dir=str(tmp_path / "lab" / ".." / "lab"))
+
+
+def test_a_class_without_readable_images_is_named_as_left_out(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 2, "b": 2})
+    (root / "broken").mkdir()
+    (root / "broken" / "0.jpg").write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"), \
+            pytest.warns(UserWarning, match="classes broken have no readable training image"):
+        source = load_folder(labeled_dir=str(root), skip_bad_files=True)
+    assert source.classes == ["a", "b"]
+
+
+def test_images_of_another_size_than_the_first_are_named_as_resized(tmp_path):
+    write_png(tmp_path / "lab" / "a" / "0.png", 10, size=8)
+    write_png(tmp_path / "lab" / "a" / "1.png", 20, size=16)
+    (tmp_path / "lab" / "b").mkdir()
+    Image.new("L", (12, 8)).save(tmp_path / "lab" / "b" / "2.jfif", "JPEG")
+    with pytest.warns(UserWarning, match=r"2 of 3 images are not 8x8 like the first, .*0\.png, "
+                                         "and are resized .*set data.image_size"):
+        source = load_folder(labeled_dir=str(tmp_path / "lab"))
+    assert source.shape == (1, 8, 8) and source.ids[-1] == "b/2.jfif"
+
+
+def test_skipped_files_with_names_that_are_not_utf8_are_listed(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 3, "b": 3})
+    bad = os.fsencode(root / "a") + b"/bad\xe9.png"
+    with open(bad, "wb") as f:
+        f.write(b"not a png")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        data = folder_data(tmp_path, labeled_dir=str(root), skip_bad_files=True,
+                           labels_per_class=1, test_fraction=0.3)
+    out = tmp_path / "stage"
+    out.mkdir()
+    data.save_split(out)
+    assert (out / "skipped_files.txt").read_bytes() == bad + b"\n"

@@ -177,3 +177,69 @@ def test_dataset_pixels_of_every_integer_type_are_read_on_their_scale():
     for bad in (np.array([[0, 256]], np.int32), np.array([[-1, 5]], np.int64)):
         with pytest.raises(ValueError, match=r"integer pixels must lie in 0\.\.255"):
             to_pil(bad)
+
+
+def test_a_normalised_float_image_is_refused_not_clipped():
+    from ssl_ae.data.images import to_pil
+
+    assert np.asarray(to_pil(np.array([[0.0, 1.0]], np.float32))).tolist() == [[0, 255]]
+    with pytest.raises(ValueError, match=r"float pixels must lie in \[0, 1\], got -2\.1\.\.2\.6: "
+                                         "give images before any Normalize"):
+        to_pil(np.array([[-2.1, 2.6]], np.float32))
+
+
+class ItemsOf(Dataset):
+    """Two items of the form ``kind`` names."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        image = np.full((6, 6), 40, dtype=np.uint8)
+        return {"dict": {"image": image, "label": i}, "triple": (image, i, "meta")}[self.kind]
+
+
+class Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        yield np.full((6, 6), 40, dtype=np.uint8), 0
+
+
+@pytest.mark.parametrize("source, kwargs, message", [
+    ("ItemsOf", {"kind": "dict"},
+     r"item 0: a dict \(keys image, label\), not \(image, label\): wrap the Dataset"),
+    ("ItemsOf", {"kind": "triple"}, r"item 0: a 3-tuple, not \(image, label\)"),
+    ("Stream", {}, r"has no len\(\) \(an IterableDataset\?\): give a map-style Dataset"),
+], ids=["dict", "triple", "iterable"])
+def test_items_that_are_not_image_and_label_say_what_to_return(source, kwargs, message):
+    data = SemiSupervisedDataModule(source=f"test_data_sources.{source}", dataset_kwargs=kwargs)
+    with pytest.raises(ValueError, match=message):
+        data.loaded_source()
+
+
+def test_test_labels_of_an_image_folder_lacking_a_class_follow_the_class_names(tmp_path):
+    from datahelpers import class_folder
+
+    train = class_folder(tmp_path / "train", {"bird": 2, "cat": 2, "dog": 2})
+    test = class_folder(tmp_path / "test", {"bird": 2, "dog": 2}, offset=100)  # no cat
+    data = SemiSupervisedDataModule(source="torchvision.datasets.ImageFolder",
+                                    dataset_kwargs={"root": str(train)},
+                                    test_dataset_kwargs={"root": str(test)}, labels_per_class=1)
+    source = data.loaded_source()
+    assert source.classes == ["bird", "cat", "dog"]
+    assert source.targets[source.test].tolist() == [0, 0, 2, 2]  # ImageFolder numbers dog 1
+
+
+def test_a_dataset_photo_stands_upright_as_its_exif_orientation_says(tmp_path):
+    from ssl_ae.data.pydataset import read_dataset
+
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    pixels[0, 0] = 255  # a white top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view"
+    Image.fromarray(pixels).save(tmp_path / "photo.png", exif=exif)
+    with Image.open(tmp_path / "photo.png") as photo:
+        arrays, *_ = read_dataset([(photo, 0)], "photos", 3, 4)
+    assert arrays[0][:, 0, 3].tolist() == [255, 255, 255]  # now the top-right corner

@@ -356,7 +356,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.setup()
         self.split.save(Path(folder) / "split.json")
         if self.skipped_files:
-            (Path(folder) / "skipped_files.txt").write_text("\n".join(self.skipped_files) + "\n")
+            (Path(folder) / "skipped_files.txt").write_text(
+                "\n".join(self.skipped_files) + "\n", errors="surrogateescape")  # any file name
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

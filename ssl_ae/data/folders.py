@@ -5,15 +5,18 @@
 - ``unlabeled_dir``: images without labels, searched recursively.
 - ``test_dir``: one subfolder per class, like ``labeled_dir``: held-out images that serve as the
   test split (as a built-in source's official test split) instead of a seeded holdout.
-- ``manifest``: a CSV with a ``path,label`` header; an empty label means unlabeled. Paths are
-  relative to the CSV's folder and may not leave it (no absolute paths, no ``..`` escapes).
+- ``manifest``: a CSV with a ``path,label`` header; an empty label (or ``-1``) means unlabeled.
+  Paths are relative to the CSV's folder and may not leave it (no absolute paths, no ``..``
+  escapes, no links to elsewhere).
 
 Files whose suffix is not an image suffix (``.txt``, ``.DS_Store``, ...) and hidden files are
 ignored. An unreadable image fails with its path, or with ``skip_bad_files`` is left out with a
 warning and listed in ``ImageSource.skipped``. A file found twice (the same resolved path, or the
 same bytes under another name) is kept once, with a warning: as a test image if either copy is
 one, else as a labeled one, so no image is in two parts of a split. Symbolic links inside the
-folders are followed, wherever they point.
+folders are followed, wherever they point (a linked folder once); a broken link is an unreadable
+file. Class names are compared in Unicode's composed form (NFC), so a folder named on macOS
+(decomposed accents) and a manifest label typed elsewhere name one class.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import csv
 import hashlib
 import io
 import os
+import unicodedata
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,8 +39,9 @@ from . import decode_cache as decoded
 from .images import in_common_channels, natural_channels, pil_to_uint8
 from .sources import ImageSource
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                  ".pgm", ".pbm"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff",
+                  ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
+SPLIT_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation", "dev"}
 BAD_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
@@ -71,13 +76,25 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and not name.startswith(".")
 
 
+def class_name(name: str) -> str:
+    """A class name in Unicode's composed form (NFC)."""
+    return unicodedata.normalize("NFC", name)
+
+
 def list_images(folder: Path) -> list[str]:
     """Image files under ``folder``, recursively, as paths relative to it in pathlib's order
-    (part by part); hidden files and folders skipped. Plain strings: a folder of 100,000 images
-    is listed in a fraction of a second."""
+    (part by part); hidden files and folders skipped, linked folders followed (each folder
+    once, so a link to an enclosing folder is no loop). Plain strings: a folder of 100,000
+    images is listed in a fraction of a second."""
     found: list[str] = []
     prefix = len(os.path.join(str(folder), ""))
-    for dirpath, dirnames, filenames in os.walk(folder):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        here = os.stat(dirpath)
+        if (here.st_dev, here.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((here.st_dev, here.st_ino))
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         found += [os.path.join(dirpath, f)[prefix:] for f in filenames if is_image_name(f)]
     return sorted(found, key=lambda p: p.split(os.sep))
@@ -99,6 +116,11 @@ def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
     if not classes:
         raise ValueError(f"data.{key}: {root} has no class subfolders; put the images of "
                          "each class in a subfolder named after the class")
+    if all(d.name.lower() in SPLIT_NAMES for d in classes):
+        raise ValueError(f"data.{key}: the subfolders of {root} are "
+                         f"{', '.join(d.name for d in classes)}: splits, not classes; give the "
+                         "folder of training images (one subfolder per class) as "
+                         "data.labeled_dir and the folder of test images as data.test_dir")
     strays = sorted(f.name for f in root.iterdir() if f.is_file() and is_image_name(f.name))
     if strays:
         warnings.warn(f"data.{key}: {len(strays)} images lie directly in {root}, outside the "
@@ -111,8 +133,8 @@ def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
             raise ValueError(f"data.{key}: class folder {folder} holds no images "
                              f"(suffixes {', '.join(sorted(IMAGE_SUFFIXES))}); fill or remove it")
         head, id_head = str(folder), ("test/" if test else "") + folder.name + "/"
-        items += [Item(os.path.join(head, f), folder.name, id_head + f.replace(os.sep, "/"), test)
-                  for f in files]
+        items += [Item(os.path.join(head, f), class_name(folder.name),
+                       id_head + f.replace(os.sep, "/"), test) for f in files]
     return items
 
 
@@ -135,14 +157,19 @@ def safe_relative(raw: str, base: Path, where: str) -> Path:
                          f"relative to the manifest's folder {base}")
     normal = os.path.normpath(raw.replace("\\", "/"))
     path = base / normal
-    if normal.split(os.sep)[0] == ".." or not path.resolve().is_relative_to(base.resolve()):
+    if normal.split(os.sep)[0] == "..":
         raise ValueError(f"{where}: path {raw!r} leads outside the manifest's folder {base}; "
                          "move the images under that folder and list them relative to it")
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise ValueError(f"{where}: path {raw!r} goes through a symbolic link to "
+                         f"{path.resolve()}, outside the manifest's folder {base}; copy the "
+                         "images under that folder (or list their class folder as "
+                         "data.labeled_dir, whose links are followed)")
     return path
 
 
 def manifest_items(manifest: str) -> list[Item]:
-    """The rows of a ``path,label`` CSV (empty label: unlabeled)."""
+    """The rows of a ``path,label`` CSV (empty label or ``-1``: unlabeled)."""
     csv_path = Path(manifest)
     if not csv_path.is_file():
         raise FileNotFoundError(f"data.manifest: {csv_path} is not a file")
@@ -160,12 +187,13 @@ def manifest_items(manifest: str) -> list[Item]:
         if not row or not "".join(row).strip():
             continue
         raw = row[0].strip()
-        label = row[1].strip() if len(row) > 1 else ""
+        label = class_name(row[1].strip()) if len(row) > 1 else ""
         path = safe_relative(raw, base, f"{csv_path} line {line}")
         if not path.is_file():
             missing.append(raw + (" (a folder)" if path.is_dir() else ""))
             continue
-        items.append(Item(str(path), label or None, path.relative_to(base).as_posix()))
+        unlabeled = label in ("", "-1")
+        items.append(Item(str(path), None if unlabeled else label, path.relative_to(base).as_posix()))
     if missing:
         raise FileNotFoundError(
             f"data.manifest: {len(missing)} paths in {csv_path} are not files under {base}, "
@@ -179,10 +207,10 @@ def manifest_items(manifest: str) -> list[Item]:
 DIGEST_BYTES = 16
 
 
-def decode(path: str, channels: Optional[int], size: int) -> tuple[np.ndarray, bytes, int]:
+def decode(path: str, channels: Optional[int], size: int) -> tuple[np.ndarray, bytes, int, bool]:
     """The image at ``path`` as uint8 (channels, size, size), turned upright as its EXIF
-    orientation says (phone photos), a hash of the file's bytes, and its own channels (which
-    ``channels`` None keeps)."""
+    orientation says (phone photos), a hash of the file's bytes, its own channels (which
+    ``channels`` None keeps) and whether it was resized."""
     with open(path, "rb") as f:
         raw = f.read()
     try:
@@ -194,7 +222,8 @@ def decode(path: str, channels: Optional[int], size: int) -> tuple[np.ndarray, b
         upright = ImageOps.exif_transpose(img)
         digest = hashlib.blake2b(raw, digest_size=DIGEST_BYTES).digest()
         own = natural_channels(upright)
-        return pil_to_uint8(upright, channels or own, size), digest, own
+        return (pil_to_uint8(upright, channels or own, size), digest, own,
+                upright.size != (size, size))
 
 
 def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
@@ -219,7 +248,7 @@ def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],
     raise ValueError("no readable image among the files given")
 
 
-def bad_file(path: str, err: Exception, skip_option: str) -> ValueError:
+def bad_file(path: str, err: Exception | str, skip_option: str) -> ValueError:
     return ValueError(f"{path}: not a readable image ({err}); fix or remove it, or set "
                       f"{skip_option} true to leave unreadable files out")
 
@@ -231,6 +260,7 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
     (``skip_option`` names the setting in errors). With ``cache``, an earlier decoding of the
     same files and settings is read back instead (:mod:`ssl_ae.data.decode_cache`). Unless
     ``channels`` says, the images are grey if all of them are, else colour."""
+    size_given = size
     first_channels, size = first_shape(items, channels, size, skip_bad_files, skip_option)
     key = decoded.cache_key([(it.path, it.stat()) for it in items], channels=channels, size=size,
                             skip_bad_files=skip_bad_files) if cache else None
@@ -245,6 +275,12 @@ def read_items(items: list[Item], channels: Optional[int], size: Optional[int],
                       f"though the first, {first}, is grey: all are read in colour; set "
                       "data.channels 1 to read them as grey", stacklevel=2)
     kept = [items[i] for i in entry["kept"].tolist()]
+    resized = entry.get("resized")
+    if size_given is None and resized is not None and resized.any():
+        example = kept[int(resized.nonzero()[0])].path
+        warnings.warn(f"{int(resized.sum())} of {len(kept)} images are not {size}x{size} like the "
+                      f"first, {kept[0].path}, and are resized (squashed) to it, e.g. {example}; "
+                      "set data.image_size to choose the side", stacklevel=2)
     digests = entry["digests"].numpy().tobytes()
     for i, item in enumerate(kept):
         item.digest = digests[i * DIGEST_BYTES:(i + 1) * DIGEST_BYTES]
@@ -281,8 +317,30 @@ def decode_all(items: list[Item], channels: Optional[int], size: int, skip_bad_f
     return {"images": torch.from_numpy(images),
             "kept": torch.tensor(kept),
             "colour": torch.tensor([results[i][2] == 3 for i in kept]),
+            "resized": torch.tensor([results[i][3] for i in kept]),
             "digests": torch.from_numpy(digests.reshape(len(kept), DIGEST_BYTES).copy()),
             "skipped": [it.path for it, r in zip(items, results) if r is None]}
+
+
+def drop_broken_links(items: list[Item], skip_bad_files: bool) -> tuple[list[Item], list[str]]:
+    """The items whose file exists, and the paths of those that do not (links to nothing),
+    which fail unless ``skip_bad_files``."""
+    kept, broken = [], []
+    for item in items:
+        try:
+            item.stat()
+        except OSError as err:
+            reason = (f"a link to {os.readlink(item.path)}, which does not exist"
+                      if os.path.islink(item.path) else err)
+            if not skip_bad_files:
+                raise bad_file(item.path, reason, "data.skip_bad_files") from err
+            broken.append(item.path)
+            continue
+        kept.append(item)
+    if broken:
+        warnings.warn(f"skipped {len(broken)} links to missing files (skip_bad_files), e.g. "
+                      f"{', '.join(broken[:3])}", stacklevel=3)
+    return kept, broken
 
 
 def keep_once(items: list[Item], keys: list) -> list[int]:
@@ -333,6 +391,10 @@ def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] 
     if not (labeled_dir or unlabeled_dir or manifest):
         raise ValueError("source 'folder' needs data.labeled_dir, data.unlabeled_dir and/or "
                          "data.manifest")
+    if labeled_dir and test_dir and Path(labeled_dir).resolve() == Path(test_dir).resolve():
+        raise ValueError(f"data.test_dir is data.labeled_dir ({test_dir}): test images must be "
+                         "held out; give data.test_dir a folder of other images, or leave it "
+                         "unset for a seeded holdout")
     items = []
     if labeled_dir:
         items += class_folder_items(labeled_dir)
@@ -342,13 +404,19 @@ def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] 
         items += unlabeled_items(unlabeled_dir)
     if test_dir:
         items += class_folder_items(test_dir, test=True)
+    items, broken = drop_broken_links(items, skip_bad_files)
+    listed = {it.label for it in items if it.label is not None and not it.test}
     items = [items[i] for i in keep_once(items, [it.file() for it in items])]
     images, items, skipped = read_items(items, channels, image_size, skip_bad_files,
                                         cache=decode_cache)
+    skipped = broken + skipped
     unique = keep_once(items, [it.digest for it in items])
     if len(unique) < len(items):
         images, items = images[torch.as_tensor(unique)], [items[i] for i in unique]
     classes = sorted({it.label for it in items if it.label is not None and not it.test})
+    if classes and listed - set(classes):
+        warnings.warn(f"classes {', '.join(sorted(listed - set(classes)))} have no readable "
+                      "training image (skip_bad_files) and are left out", stacklevel=2)
     if not classes:
         raise ValueError("no labeled images: give data.labeled_dir or labels in data.manifest")
     unknown = sorted({it.label for it in items if it.test} - set(classes))

@@ -59,7 +59,7 @@ def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
 def to_pil(image: Any) -> Image.Image:
     """A PIL image from a PIL image, an (H, W[, C]) numpy array or a (C, H, W) tensor.
 
-    Floats are taken to lie in [0, 1]; 16-bit integers in [0, 65535]; other integers in [0, 255].
+    Floats must lie in [0, 1] (a normalised tensor is refused); 16-bit integers in [0, 65535]; other integers in [0, 255].
     """
     if isinstance(image, Image.Image):
         return image
@@ -70,6 +70,10 @@ def to_pil(image: Any) -> Image.Image:
         image = image.numpy()
     arr = np.asarray(image)
     if arr.dtype.kind == "f":
+        if arr.size and (arr.min() < -0.01 or arr.max() > 1.01):
+            raise ValueError(f"float pixels must lie in [0, 1], got {arr.min():.3g}.."
+                             f"{arr.max():.3g}: give images before any Normalize (the package "
+                             "standardises them itself)")
         arr = np.clip(arr * 255 + 0.5, 0, 255)
     elif arr.dtype == np.uint16:  # as a 16-bit image file is read
         arr = np.clip(arr / 65535 * 255 + 0.5, 0, 255)

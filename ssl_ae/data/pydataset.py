@@ -4,14 +4,17 @@ The contract: ``source: mypackage.module.MyDataset`` (a class or a function retu
 Dataset) is called with ``dataset_kwargs``; ``len(ds)`` items are read once, into memory.
 Each item is ``(image, label)`` or a bare ``image``:
 
-- ``image``: a PIL image (any mode), an (H, W[, C]) numpy array, or a (C, H, W) tensor; floats
-  in [0, 1], integers in [0, 255]. It is converted to ``channels`` and ``image_size``.
+- ``image``: a PIL image (any mode; turned upright as its EXIF orientation says, as folders
+  are), an (H, W[, C]) numpy array, or a (C, H, W) tensor; floats in [0, 1] (not normalised
+  by a mean and std), integers in [0, 255]. It is converted to ``channels`` and ``image_size``.
 - ``label``: a class index ``0..K-1`` (int, or a NumPy or tensor scalar); ``-1`` or ``None``
   (or a bare image) means unlabeled. Class names and fractional numbers are refused by item.
 
 Class names come from ``ds.classes`` if it has them, else ``"0".."K-1"``. With
 ``test_dataset_kwargs`` the same callable is called again for the official test split (whose
-items must all be labeled); otherwise a seeded stratified holdout is used.
+items must all be labeled; where both parts name their classes, the test labels are matched to
+the training classes by name, as torchvision's ImageFolder numbers a test folder that lacks a
+class differently); otherwise a seeded stratified holdout is used.
 
     data:
       source: torchvision.datasets.MNIST
@@ -27,6 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from PIL import ImageOps
 
 from .images import in_common_channels, natural_channels, pil_to_uint8, to_pil
 from .sources import ImageSource
@@ -55,6 +59,13 @@ def import_object(path: str) -> Any:
 
 
 def _split_item(item: Any) -> tuple[Any, int]:
+    if isinstance(item, dict):
+        raise ValueError(f"a dict (keys {', '.join(map(str, item))}), not (image, label): wrap "
+                         "the Dataset so that an item is (item['image'], item['label']) or a bare "
+                         "image")
+    if isinstance(item, tuple) and len(item) != 2:
+        raise ValueError(f"a {len(item)}-tuple, not (image, label): wrap the Dataset so that an "
+                         "item is (image, label) or a bare image")
     if isinstance(item, (tuple, list)) and len(item) == 2:
         image, label = item
     else:
@@ -78,11 +89,16 @@ def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
                  ) -> tuple[list[np.ndarray], list[int], int, int]:
     """Every item of ``ds`` as uint8 (C, S, S) arrays and int labels. Unless ``channels``
     says, the images are grey if all of them are, else colour (as for folders)."""
+    try:
+        count = len(ds)
+    except TypeError:
+        raise ValueError(f"{where} has no len() (an IterableDataset?): give a map-style Dataset, "
+                         "with __len__ and __getitem__") from None
     arrays, labels = [], []
-    for i in range(len(ds)):
+    for i in range(count):
         try:
             image, label = _split_item(ds[i])
-            img = to_pil(image)
+            img = ImageOps.exif_transpose(to_pil(image))
             if size is None:
                 w, h = img.size
                 if w != h:
@@ -107,6 +123,20 @@ def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
         arrays = in_common_channels(arrays)
         channels = arrays[0].shape[0]
     return arrays, labels, channels, size
+
+
+def by_training_names(labels: list[int], train_classes: Optional[list],
+                      test_classes: Optional[list], where: str) -> list[int]:
+    """Test labels as indices of the training classes, matched by name where both parts name
+    their classes."""
+    if not train_classes or not test_classes or list(test_classes) == list(train_classes):
+        return labels
+    unknown = [str(c) for c in test_classes if c not in train_classes]
+    if unknown:
+        raise ValueError(f"{where}: test classes {', '.join(unknown)} are not among the training "
+                         f"classes ({', '.join(map(str, train_classes))}); rename or remove them")
+    index = [list(train_classes).index(c) for c in test_classes]
+    return [index[label] if label < len(index) else label for label in labels]
 
 
 def load_dataset(path: str, dataset_kwargs: Optional[dict] = None,
@@ -134,6 +164,9 @@ def load_dataset(path: str, dataset_kwargs: Optional[dict] = None,
         a, lab, channels, image_size = read_dataset(ds, where, channels, image_size)
         if n == 1 and min(lab) < 0:
             raise ValueError(f"{where}: the test split has unlabeled items; label them all")
+        if n == 1:
+            lab = by_training_names(lab, getattr(first, "classes", None),
+                                    getattr(ds, "classes", None), where)
         arrays += a
         labels += lab
         n_train = n_train if n else len(labels)
