@@ -96,6 +96,8 @@ def main() -> None:
     parser.add_argument("--spec", default="{}", help="AutoencoderSpec fields as YAML")
     parser.add_argument("--k", type=int, default=25, help="labels per class")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--flip-average", action="store_true",
+                        help="also score the codes averaged with those of the mirrored images")
     args = parser.parse_args()
     images, y = subset(args.folder, args.per_class, args.root, args.image_size)
     spec = AutoencoderSpec(**yaml.safe_load(args.spec))
@@ -104,10 +106,14 @@ def main() -> None:
     minutes = (time.time() - start) / 60
     with torch.no_grad():
         codes = probes.encode(encoder, images).numpy()
+        mirrored = probes.encode(encoder, images.flip(-1)).numpy() if args.flip_average else None
     print(json.dumps({"spec": args.spec, "epochs": args.epochs, "side": images.shape[-1],
                       "images": len(y), "k": args.k, "pretrain_minutes": round(minutes, 1),
                       **score(codes, y, args.k, args.seeds)},
                      ensure_ascii=False), flush=True)
+    if mirrored is not None:
+        print(json.dumps({"codes": "averaged with the mirrored image's",
+                          **score((codes + mirrored) / 2, y, args.k, args.seeds)}), flush=True)
 
 
 if __name__ == "__main__":
