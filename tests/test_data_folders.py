@@ -432,7 +432,7 @@ def test_a_class_without_readable_images_is_named_as_left_out(tmp_path):
     (root / "broken").mkdir()
     (root / "broken" / "0.jpg").write_bytes(b"not a jpeg")
     with pytest.warns(UserWarning, match="skipped 1 unreadable"), \
-            pytest.warns(UserWarning, match="classes broken have no readable training image"):
+            pytest.warns(UserWarning, match="classes broken have no training image left"):
         source = load_folder(labeled_dir=str(root), skip_bad_files=True)
     assert source.classes == ["a", "b"]
 

@@ -415,8 +415,9 @@ def load_folder(labeled_dir: Optional[str] = None, unlabeled_dir: Optional[str] 
         images, items = images[torch.as_tensor(unique)], [items[i] for i in unique]
     classes = sorted({it.label for it in items if it.label is not None and not it.test})
     if classes and listed - set(classes):
-        warnings.warn(f"classes {', '.join(sorted(listed - set(classes)))} have no readable "
-                      "training image (skip_bad_files) and are left out", stacklevel=2)
+        warnings.warn(f"classes {', '.join(sorted(listed - set(classes)))} have no training "
+                      "image left (unreadable ones skipped, or all also test images) and are left "
+                      "out", stacklevel=2)
     if not classes:
         raise ValueError("no labeled images: give data.labeled_dir or labels in data.manifest")
     unknown = sorted({it.label for it in items if it.test} - set(classes))
