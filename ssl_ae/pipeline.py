@@ -416,6 +416,13 @@ def save_config(folder: Path, **sections: Any) -> None:
     (folder / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
 
 
+def start_from_seed() -> None:
+    """Reset the random state to the seed the command set (``PL_GLOBAL_SEED``), so that a stage
+    of ``run`` repeats from its saved config.yaml as the same stage run alone does."""
+    if os.environ.get("PL_GLOBAL_SEED"):
+        pl.seed_everything(int(os.environ["PL_GLOBAL_SEED"]), workers=True, verbose=False)
+
+
 def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
              model: Optional[AutoencoderSpec] = None, trainer: Optional[dict] = None,
              overwrite: bool = False, resume: bool = False) -> Path:
@@ -431,6 +438,7 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
         resume: continue an interrupted run from its last checkpoint.
     """
     out_dir, trainer = Path(out_dir), {**PRETRAIN_TRAINER, **(trainer or {})}
+    start_from_seed()
     data.setup()
     if resume:
         check_resumed_split(data, out_dir)
@@ -467,6 +475,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         resume: continue an interrupted run from its last checkpoint.
     """
     out_dir, trainer = Path(out_dir), {**FINETUNE_TRAINER, **(trainer or {})}
+    start_from_seed()
     follow_pretraining(data, pretrained)
     if resume:
         check_resumed_split(data, out_dir)

@@ -233,6 +233,23 @@ def test_saved_config_reruns_to_the_same_loss(tmp_path):
     assert loss(tmp_path / "a") == loss(tmp_path / "b")
 
 
+def test_each_stage_of_run_reruns_from_its_saved_config_to_the_same_loss(tmp_path):
+    def losses(stage):
+        rows = list(csv.DictReader(open(stage / "metrics.csv")))
+        return [r["train/loss_epoch"] for r in rows if r.get("train/loss_epoch")]
+
+    quiet = ("--trainer.enable_progress_bar", "false")
+    run_cli("run", "--run-dir", tmp_path / "run", "--seed", 3, "--pretrain_trainer.max_epochs", 1,
+            "--finetune_trainer.max_epochs", 1, "--pretrain_trainer.enable_progress_bar", "false",
+            "--finetune_trainer.enable_progress_bar", "false")
+    run_cli("pretrain", "--config", tmp_path / "run" / "pretrain" / "config.yaml",
+            "--run-dir", tmp_path / "again", *quiet)
+    run_cli("finetune", "--config", tmp_path / "run" / "finetune" / "config.yaml",
+            "--run-dir", tmp_path / "again", *quiet)
+    for stage in ("pretrain", "finetune"):
+        assert losses(tmp_path / "again" / stage) == losses(tmp_path / "run" / stage)
+
+
 def test_predict_skips_bad_files_and_lists_them(tmp_path, tiny_run):
     write_png(tmp_path / "imgs" / "ok.png", 9)
     (tmp_path / "imgs" / "bad.png").write_bytes(b"broken")
