@@ -350,6 +350,8 @@ def fit_stage(module: pl.LightningModule, train: DataLoader, val: Optional[DataL
     last = work / STAGE_CHECKPOINT
     start = resume_point(module, last) if resume and last.is_file() else None
     earlier = work / "metrics.before_resume.csv"
+    if earlier.is_file():  # an earlier resume was killed before it joined them
+        join_metrics(earlier, work / "metrics.csv", None)
     if start is not None and (work / "metrics.csv").is_file():
         os.replace(work / "metrics.csv", earlier)
     try:
@@ -381,8 +383,8 @@ def resume_point(module: pl.LightningModule, last: Path) -> int:
 
 
 def join_metrics(earlier: Path, metrics: Path, start: Optional[int]) -> None:
-    """Put the rows logged before a resume (epochs before ``start``) back in front of the
-    resumed run's ``metrics.csv``."""
+    """Put the rows logged before a resume (epochs before ``start``; None: before the resumed
+    run's first) back in front of the resumed run's ``metrics.csv``."""
     def rows(path: Path) -> tuple[list[str], list[dict]]:
         if not path.is_file():
             return [], []
@@ -392,6 +394,8 @@ def join_metrics(earlier: Path, metrics: Path, start: Optional[int]) -> None:
 
     old_keys, old = rows(earlier)
     new_keys, new = rows(metrics)
+    if start is None:
+        start = min((int(float(r["epoch"])) for r in new if r.get("epoch")), default=None)
     old = [r for r in old if start is None or not r.get("epoch") or int(float(r["epoch"])) < start]
     keys = old_keys + [k for k in new_keys if k not in old_keys]
     tmp = metrics.with_name("metrics.csv.tmp")

@@ -24,8 +24,10 @@ def new_run_dir(run_dir: Optional[str | Path], root: str | Path = "runs") -> Pat
     """``run_dir`` if given (refused if a file is in its place), else a new timestamped folder
     under ``root``."""
     if run_dir is not None:
-        holds_results(Path(run_dir))
-        return Path(run_dir)
+        folder = Path(run_dir)
+        folder = folder.resolve() if folder.name in ("", "..") else folder  # "." or "..": named
+        holds_results(folder)
+        return folder
     return Path(root) / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
 
 
@@ -125,11 +127,35 @@ def run_folder(folder: Path, overwrite: bool = False, resume: bool = False) -> I
         work = partial
     else:
         if not resume:
+            clear_dead_stages(folder)
             check_writable(folder, overwrite)
         work = folder
     yield work
     if work == partial:
+        carry_over(folder, partial)
         replace_folder(partial, folder)
+
+
+def clear_dead_stages(folder: Path) -> None:
+    """Remove the stages of ``folder`` killed before their first checkpoint (nothing there can
+    be continued); refuse, naming ``--resume``, if one holds a checkpoint."""
+    if not folder.is_dir():
+        return
+    for stage in sorted(folder.glob("*.partial")):
+        if has_checkpoint(stage):
+            raise FileExistsError(f"{stage} holds an interrupted run; pass --resume true to "
+                                  "continue it, or --overwrite true to start again")
+        if stage.is_dir():
+            shutil.rmtree(stage)
+
+
+def carry_over(old: Path, new: Path) -> None:
+    """Move what ``old`` holds and ``new`` does not (other commands' results: embed, select,
+    ...) into ``new``, so that replacing ``old`` by ``new`` loses only what ``new`` replaces."""
+    if old.is_dir():
+        for entry in old.iterdir():
+            if not (new / entry.name).exists() and not entry.name.endswith(".partial"):
+                entry.rename(new / entry.name)
 
 
 def join_launched_processes() -> bool:
@@ -169,7 +195,10 @@ def resolve_checkpoint(path: str | Path, stage: str = "pretrain") -> Path:
 
 
 def saved_split(pretrained: Path) -> Optional[Path]:
-    """The split.json the pretrain stage of ``pretrained`` wrote, if any."""
+    """The split.json the pretrain stage of ``pretrained`` wrote, if any: beside a stage's
+    ``checkpoints/`` folder, not beside a checkpoint copied elsewhere."""
+    if not pretrained.is_dir() and pretrained.parent.name != STAGE_CHECKPOINT.parent.name:
+        return None
     folder = pretrained if pretrained.is_dir() else pretrained.parent.parent
     return next((p for p in (folder / "split.json", folder / "pretrain" / "split.json")
                  if p.is_file()), None)

@@ -86,3 +86,62 @@ def test_overwritten_run_replaces_the_old_one_only_when_it_finishes(tmp_path):
     assert {p.name: (p / "a.txt").read_text() for p in run.iterdir()} == {"pretrain": "new",
                                                                            "finetune": "new"}
     assert not (tmp_path / "run.partial").exists()
+
+
+def test_overwriting_a_run_keeps_what_other_commands_wrote_into_its_folder(tmp_path):
+    run = tmp_path / "run"
+    write_stage(run / "pretrain", "old")
+    (run / "select").mkdir()
+    (run / "select" / "to_label.csv").write_text("path,label\n0.png,3\n")  # filled in by hand
+    with run_folder(run, overwrite=True) as work:
+        write_stage(work / "pretrain", "new")
+    assert (run / "pretrain" / "a.txt").read_text() == "new"
+    assert (run / "select" / "to_label.csv").read_text() == "path,label\n0.png,3\n"
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_simply_run_again(tmp_path):
+    run = tmp_path / "run"
+    (run / "pretrain.partial" / "lightning_logs").mkdir(parents=True)  # a kill -9 left this
+    with run_folder(run) as work:
+        write_stage(work / "pretrain", "new")
+    assert sorted(p.name for p in run.iterdir()) == ["pretrain"]
+    checkpoint_in(run / "finetune.partial")
+    with pytest.raises(FileExistsError, match=r"finetune.partial holds an interrupted run; pass "
+                                              "--resume true to continue it"):
+        with run_folder(run):
+            pass
+
+
+def test_the_current_folder_may_be_the_run_folder(tmp_path, monkeypatch):
+    from ssl_ae.rundir import new_run_dir, partial_folder
+
+    monkeypatch.chdir(tmp_path)
+    assert new_run_dir(".") == tmp_path and partial_folder(new_run_dir(".")).name == (
+        tmp_path.name + ".partial")
+
+
+def test_a_checkpoint_copied_elsewhere_does_not_take_a_split_file_two_folders_up(tmp_path):
+    from ssl_ae.rundir import saved_split
+
+    (tmp_path / "pretrain").mkdir()
+    (tmp_path / "pretrain" / "split.json").write_text("{}")
+    checkpoint_in(tmp_path / "pretrain")
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "enc.ckpt").write_bytes(b"weights")
+    assert saved_split(tmp_path / "exports" / "enc.ckpt") is None
+    assert saved_split(tmp_path / "pretrain" / STAGE_CHECKPOINT) == tmp_path / "pretrain" / "split.json"
+    assert saved_split(tmp_path) == tmp_path / "pretrain" / "split.json"
+
+
+def test_metrics_of_a_resume_killed_before_it_joined_them_are_joined_at_the_next(tmp_path):
+    from ssl_ae.pipeline import join_metrics
+
+    def write(path, epochs):
+        path.write_text("epoch,train/loss_epoch\n" + "".join(f"{e},{e / 10}\n" for e in epochs))
+
+    write(tmp_path / "metrics.before_resume.csv", [0, 1, 2, 3])  # epoch 3 logged, not saved
+    write(tmp_path / "metrics.csv", [3, 4])  # the killed resume began at epoch 3
+    join_metrics(tmp_path / "metrics.before_resume.csv", tmp_path / "metrics.csv", None)
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"]
+    assert not (tmp_path / "metrics.before_resume.csv").exists()
