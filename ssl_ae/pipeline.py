@@ -40,7 +40,7 @@ from .nets.heads import heads
 from .objectives import create_objective
 from .objectives.base import objectives
 from .rundir import (STAGE_CHECKPOINT, holds_results, leave_process_group, new_run_dir,
-                     partial_folder, run_folder, stage_folder)
+                     partial_folder, resolve_checkpoint, run_folder, stage_folder)
 
 
 # What the package itself passes to every encoder and decoder.
@@ -448,7 +448,8 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
         check_resumed_split(data, out_dir)
     model = (model or AutoencoderSpec()).resolved(data.image_shape)
     if resume:
-        check_resumed_settings(partial_folder(out_dir), model=model, trainer=trainer)
+        check_resumed_settings(partial_folder(out_dir), model=model, trainer=trainer,
+                               data=data.training_settings("pretrain_augment"))
     module = model.build(data.image_shape)
     module.held_out = data.held_out()
     fitter = stage_trainer(out_dir, trainer)
@@ -487,7 +488,9 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     head = (head or HeadSpec()).resolved(data.image_shape)
     head.check()
     if resume:
-        check_resumed_settings(partial_folder(out_dir), head=head, trainer=trainer)
+        check_resumed_settings(partial_folder(out_dir), head=head, trainer=trainer,
+                               data=data.training_settings("finetune_augment"))
+        check_resumed_encoder(partial_folder(out_dir), pretrained)
     unlabeled = None
     if head.fits_to_unlabeled or head.standardizes:
         unlabeled = data.subset("unlabeled", labels=False).images
@@ -505,17 +508,22 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     return out_dir / STAGE_CHECKPOINT
 
 
-def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path) -> None:
-    """Refuse to resume the stage interrupted in ``out_dir`` on another split than the one it
-    started on (its earlier epochs may have trained on the new split's test images)."""
-    saved = partial_folder(out_dir) / "split.json"
+def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path,
+                        finished: bool = False) -> None:
+    """Refuse to resume the stage interrupted in ``out_dir`` (``finished``: to keep the stage
+    finished there) on another split than the one it started on (its earlier epochs may have
+    trained on the new split's test images; a kept classifier would be scored on another
+    split than its own)."""
+    folder = out_dir if finished else partial_folder(out_dir)
+    saved = folder / "split.json"
     if not saved.is_file():
         return
     started = data.check_drawn_from_this(Split.load(saved), saved)
     changed = [f"data.{key}" for key, value in data.split_settings().items()
                if started.settings.get(key) != value]
     if changed:
-        raise ValueError(f"--resume continues {saved.parent}, which started with other "
+        doing = "keeps" if finished else "continues"
+        raise ValueError(f"--resume {doing} {folder}, which started with other "
                          f"{', '.join(changed)}: pass the data settings of its config.yaml, or "
                          "--overwrite true to start again")
 
@@ -526,24 +534,45 @@ RESUME_MAY_CHANGE = {"accelerator", "devices", "num_nodes", "strategy", "enable_
 
 
 def check_resumed_settings(folder: Path, **sections: Any) -> None:
-    """Refuse to resume the stage interrupted in ``folder`` with other model, head or trainer
-    settings than its ``config.yaml`` records: its weights, optimiser state and learning-rate
-    schedule are theirs, and the saved config would name settings it never ran with."""
+    """Refuse to resume the stage interrupted in ``folder`` with another seed, or other model,
+    head, trainer or data settings (of ``data``: only those given) than its ``config.yaml``
+    records: its weights, optimiser state and learning-rate schedule are theirs, and the saved
+    config would name settings it never ran with."""
     saved = folder / "config.yaml"
     if not saved.is_file():
         return
     started = yaml.safe_load(saved.read_text()) or {}
     changed = []
+    seed = int(os.environ["PL_GLOBAL_SEED"]) if os.environ.get("PL_GLOBAL_SEED") else None
+    if started.get("seed") != seed:
+        changed.append(f"seed ({started.get('seed')!r}, now {seed!r})")
     for name, value in sections.items():
         now = yaml.safe_load(yaml.safe_dump(plain_section(value))) or {}
         before = started.get(name) or {}
+        keys = now if name == "data" else dict.fromkeys([*before, *now])
         changed += [f"{name}.{key} ({before.get(key)!r}, now {now.get(key)!r})"
-                    for key in dict.fromkeys([*before, *now])
-                    if before.get(key) != now.get(key)
+                    for key in keys if before.get(key) != now.get(key)
                     and not (name == "trainer" and key in RESUME_MAY_CHANGE)]
     if changed:
         raise ValueError(f"--resume continues {folder}, which ran with other {', '.join(changed)}: "
                          "pass the settings of its config.yaml, or --overwrite true to start again")
+
+
+def check_resumed_encoder(folder: Path, pretrained: str | Path) -> None:
+    """Refuse to resume the finetuning interrupted in ``folder`` on another pretrained file than
+    the one it started from (its checkpoint holds that encoder)."""
+    saved = folder / "config.yaml"
+    if not saved.is_file():
+        return
+    before = (yaml.safe_load(saved.read_text()) or {}).get("pretrained")
+    try:  # a path relative to another working folder cannot be compared: let it pass
+        before, now = resolve_checkpoint(before or ""), resolve_checkpoint(pretrained)
+    except FileNotFoundError:
+        return
+    if not os.path.samefile(before, now):
+        raise ValueError(f"--resume continues {folder}, which started from the encoder of "
+                         f"{before}, not {pretrained}: pass --pretrained {before}, or "
+                         "--overwrite true to start again")
 
 
 def evaluate(data: SemiSupervisedDataModule, finetuned: str | Path) -> list[Row]:
@@ -592,6 +621,9 @@ def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str |
         def stage_done(name: str) -> bool:
             return resume and holds_results(work / name)
 
+        if stage_done("finetune"):  # its classifier is scored on this data's test split
+            data.setup()
+            check_resumed_split(data, work / "finetune", finished=True)
         checkpoint = work / "pretrain" / STAGE_CHECKPOINT
         if not stage_done("pretrain"):
             pretrain(data, work / "pretrain", model, pretrain_trainer, overwrite, resume)

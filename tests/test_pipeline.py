@@ -266,8 +266,10 @@ def test_resuming_on_another_split_is_refused_and_keeps_the_interrupted_stage(ti
 @pytest.mark.parametrize("options, changed", [
     (["--model.lr", 0.01], "model.lr (0.002, now 0.01)"),
     (["--trainer.max_epochs", 8], "trainer.max_epochs (2, now 8)"),
+    (["--seed", 7], "seed (0, now 7)"),
+    (["--data.batch_size", 16], "data.batch_size (64, now 16)"),
 ])
-def test_resuming_with_other_model_or_schedule_is_refused_by_name(tiny_run, tmp_path, options,
+def test_resuming_with_other_seed_model_schedule_or_batches_is_refused_by_name(tiny_run, tmp_path, options,
                                                                    changed):
     """The interrupted stage's optimiser state and learning-rate schedule are its settings'."""
     interrupted = tmp_path / "run" / "pretrain.partial"
@@ -280,6 +282,17 @@ def test_resuming_with_other_model_or_schedule_is_refused_by_name(tiny_run, tmp_
         run_cli("pretrain", "--run-dir", tmp_path / "run", "--resume", "true",
                 *[str(x) for kv in args.items() for x in kv])
     assert (interrupted / "config.yaml").read_text() == before
+
+
+def test_resuming_a_finished_run_on_another_split_is_refused_and_keeps_its_report(tiny_run,
+                                                                                  tmp_path):
+    shutil.copytree(tiny_run, tmp_path / "run")
+    before = (tmp_path / "run" / "report" / "results.json").read_text()
+    with pytest.raises(SystemExit, match=r"--resume keeps .*finetune, which started with other "
+                                         "data.labels_per_class"):
+        run_cli("run", "--run-dir", tmp_path / "run", "--resume", "true",
+                "--data.labels_per_class", 2, *QUIET)
+    assert (tmp_path / "run" / "report" / "results.json").read_text() == before
 
 
 def test_a_run_labeled_by_fraction_reports_without_a_per_class_axis(tiny_run, tmp_path):

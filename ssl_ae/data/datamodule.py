@@ -185,6 +185,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.source = self.source or self._load_source()
         return self.source
 
+    def training_settings(self, augment: str) -> dict[str, Any]:
+        """The settings beside the split that shape a stage's training: its batch size and
+        its augmentation (``augment``: ``pretrain_augment`` or ``finetune_augment``)."""
+        return {"batch_size": self.hparams.batch_size, augment: self.hparams[augment]}
+
     def split_settings(self) -> dict[str, Any]:
         """The settings that decide the split; a saved split is reused only if they match."""
         keys = ("source", "labeled_dir", "unlabeled_dir", "test_dir", "manifest", "shards_dir",
