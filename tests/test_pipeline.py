@@ -302,3 +302,14 @@ def test_a_run_labeled_by_fraction_reports_without_a_per_class_axis(tiny_run, tm
     report = tmp_path / "run" / "report"
     assert "| method | frozen encoder | the labeled images |" in (report / "report.md").read_text()
     assert (report / "confusion.png").is_file() and not (report / "label_curve.png").exists()
+
+
+def test_resuming_a_finetuning_from_another_encoder_file_is_refused(tiny_run, tmp_path):
+    interrupted = tmp_path / "finetune.partial"
+    shutil.copytree(tiny_run / "finetune", interrupted)
+    pipeline.check_resumed_encoder(interrupted, tiny_run)  # its own: the run folder resolves to it
+    other = tmp_path / "other.ckpt"
+    shutil.copy(tiny_run / "pretrain" / STAGE_CHECKPOINT, other)
+    with pytest.raises(ValueError, match=r"--resume continues .*finetune.partial, which started "
+                                         r"from the encoder of .*last.ckpt, not .*other.ckpt"):
+        pipeline.check_resumed_encoder(interrupted, other)
