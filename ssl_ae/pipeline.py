@@ -334,6 +334,9 @@ def checked_trainer(trainer: Optional[dict], key: str = "trainer") -> dict:
                          f"{key}.max_steps), got {epochs}")
     if steps is not None and steps == 0:
         raise ValueError(f"{key}.max_steps 0 trains nothing; leave it -1 or set it positive")
+    if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"{key}.accelerator {trainer['accelerator']}: this machine has no CUDA "
+                         "GPU that torch can use; set it to cpu or auto")
     return trainer
 
 

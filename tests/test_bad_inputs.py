@@ -55,12 +55,21 @@ def manifest(tmp_path, text: str, encoding: str = "utf-8", images: int = 4):
 
 
 # ---- settings: refused before any folder is created ------------------------------------------
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="refused only without a GPU")
+
+
+def option_ids(cases: list) -> list[str]:
+    """Each case's options, as the test's id (a ``pytest.param`` holds them in ``values``)."""
+    return [" ".join(getattr(case, "values", case)[0]) for case in cases]
+
+
 SETTINGS = [
     (["--seed", "-1"], "--seed must be at least 0"),
     (["--trainer.max_epochs", "0"], "trainer.max_epochs must be at least 1"),
     (["--trainer.max_epochs", "-5"], "trainer.max_epochs must be at least 1"),
     (["--trainer.max_steps", "0"], "max_steps 0 trains nothing"),
-    (["--trainer.accelerator", "gpu"], "gpu"),
+    pytest.param(["--trainer.accelerator", "gpu"],
+                 "trainer.accelerator gpu: this machine has no CUDA GPU", marks=NO_GPU),
     (["--data.batch_size", "0"], "data.batch_size must be at least 1"),
     (["--data.num_workers", "-1"], "data.num_workers must be at least 0"),
     (["--data.labels_per_class", "0"], "data.labels_per_class must be at least 1"),
@@ -97,7 +106,7 @@ SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("args, message", SETTINGS, ids=[" ".join(a) for a, _ in SETTINGS])
+@pytest.mark.parametrize("args, message", SETTINGS, ids=option_ids(SETTINGS))
 def test_bad_pretrain_setting_fails_before_any_folder(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     error = cli_error(capsys, "pretrain", "--run-dir", tmp_path / "run", *QUICK, *args)
@@ -112,6 +121,8 @@ RUN_SETTINGS = [
     (["--head.weight_decay", "-1"], "head.weight_decay must not be negative, got -1"),
     (["--pretrain_trainer.max_epochs", "0"], "pretrain_trainer.max_epochs must be at least 1"),
     (["--finetune_trainer.max_epochs", "0"], "finetune_trainer.max_epochs must be at least 1"),
+    pytest.param(["--finetune_trainer.accelerator", "gpu"],
+                 "finetune_trainer.accelerator gpu: this machine has no CUDA GPU", marks=NO_GPU),
     (["--head.head", "spectral", "--head.freeze_encoder", "false"], "set head.freeze_encoder true"),
     (["--head.head", "smoothed", "--head.head_kwargs", "{steps: -1}"],
      "head.head_kwargs.steps must be at least 0, got -1"),
@@ -129,7 +140,7 @@ RUN_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("args, message", RUN_SETTINGS, ids=[" ".join(a) for a, _ in RUN_SETTINGS])
+@pytest.mark.parametrize("args, message", RUN_SETTINGS, ids=option_ids(RUN_SETTINGS))
 def test_bad_run_setting_fails_before_pretraining(tmp_path, capsys, args, message):
     assert message in cli_error(capsys, "run", "--run-dir", tmp_path / "run", *args)
     assert not (tmp_path / "run").exists()
