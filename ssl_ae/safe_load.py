@@ -11,6 +11,11 @@ def read_weights_only(path: Path, advice: str) -> dict:
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is an empty file (a write that failed, e.g. on a full disk); "
                          f"{advice}")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save's zip archive, or an older pickle
+        raise ValueError(f"{path} is not a checkpoint file (torch.save writes a zip archive); "
+                         f"{advice}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:

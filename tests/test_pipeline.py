@@ -69,10 +69,12 @@ def test_finetune_on_wrong_checkpoint_says_what_was_expected(tiny_run, tmp_path)
     classifier = tiny_run / "finetune" / "checkpoints" / "last.ckpt"
     with pytest.raises(SystemExit, match=rf"{classifier} is not an ssl_ae autoencoder checkpoint \(found: classifier\)"):
         run_cli("finetune", "--pretrained", classifier, "--run-dir", tmp_path / "a")
-    garbage = tmp_path / "garbage.ckpt"
-    garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(SystemExit, match=rf"{garbage} is not a readable weights-only checkpoint"):
-        run_cli("finetune", "--pretrained", garbage, "--run-dir", tmp_path / "b")
+    for garbage in (tmp_path / "garbage.ckpt", tiny_run / "pretrain" / "split.json"):
+        if not garbage.exists():
+            garbage.write_bytes(b"not a checkpoint")
+        with pytest.raises(SystemExit, match=rf"{garbage} is not a checkpoint file \(torch.save "
+                                             r"writes a zip archive\); expected an ssl_ae"):
+            run_cli("finetune", "--pretrained", garbage, "--run-dir", tmp_path / "b")
 
 
 def test_encoder_shape_mismatch_is_named(tiny_run):
