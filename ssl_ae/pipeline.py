@@ -511,6 +511,11 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     return out_dir / STAGE_CHECKPOINT
 
 
+# Data settings that say where the images lie: a resume from another working folder spells them
+# otherwise, and the data's fingerprint says whether they are the same images.
+FOLDER_SETTINGS = {"labeled_dir", "unlabeled_dir", "test_dir", "manifest", "shards_dir"}
+
+
 def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path,
                         finished: bool = False) -> None:
     """Refuse to resume the stage interrupted in ``out_dir`` (``finished``: to keep the stage
@@ -521,9 +526,10 @@ def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path,
     saved = folder / "split.json"
     if not saved.is_file():
         return
-    started = data.check_drawn_from_this(Split.load(saved), saved)
-    changed = [f"data.{key}" for key, value in data.split_settings().items()
-               if started.settings.get(key) != value]
+    started = data.check_drawn_from_this(Split.load(saved), saved)  # the same images: where
+    changed = [f"data.{key}" for key, value in data.split_settings().items()  # they lie may differ
+               if started.settings.get(key) != value
+               and not (key in FOLDER_SETTINGS and started.data_fingerprint)]
     if changed:
         doing = "keeps" if finished else "continues"
         raise ValueError(f"--resume {doing} {folder}, which started with other "

@@ -315,3 +315,24 @@ def test_resuming_a_finetuning_from_another_encoder_file_is_refused(tiny_run, tm
     with pytest.raises(ValueError, match=r"--resume continues .*finetune.partial, which started "
                                          r"from the encoder of .*last.ckpt, not .*other.ckpt"):
         pipeline.check_resumed_encoder(interrupted, other)
+
+
+def test_resuming_from_another_working_folder_takes_the_same_folder_spelled_otherwise(
+        tmp_path, monkeypatch):
+    from datahelpers import class_folder
+
+    class_folder(tmp_path / "photos", {"a": 6, "b": 6})
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    started = SemiSupervisedDataModule(source="folder", labeled_dir="../photos", labels_per_class=2)
+    started.setup()
+    (tmp_path / "stage.partial").mkdir()
+    started.save_split(tmp_path / "stage.partial")  # as the interrupted stage wrote it
+    monkeypatch.chdir(tmp_path)
+    same = SemiSupervisedDataModule(source="folder", labeled_dir="photos", labels_per_class=2)
+    same.setup()
+    pipeline.check_resumed_split(same, tmp_path / "stage")  # the same images: no refusal
+    with pytest.raises(ValueError, match="started with other data.labels_per_class"):
+        other = SemiSupervisedDataModule(source="folder", labeled_dir="photos", labels_per_class=3)
+        other.setup()
+        pipeline.check_resumed_split(other, tmp_path / "stage")
