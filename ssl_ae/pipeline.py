@@ -526,8 +526,8 @@ def check_resumed_split(data: SemiSupervisedDataModule, out_dir: Path,
     saved = folder / "split.json"
     if not saved.is_file():
         return
-    started = data.check_drawn_from_this(Split.load(saved), saved)  # the same images: where
-    changed = [f"data.{key}" for key, value in data.split_settings().items()  # they lie may differ
+    started = data.check_drawn_from_this(Split.load(saved), saved)  # refuses other images
+    changed = [f"data.{key}" for key, value in data.split_settings().items()
                if started.settings.get(key) != value
                and not (key in FOLDER_SETTINGS and started.data_fingerprint)]
     if changed:

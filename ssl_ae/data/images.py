@@ -59,7 +59,8 @@ def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
 def to_pil(image: Any) -> Image.Image:
     """A PIL image from a PIL image, an (H, W[, C]) numpy array or a (C, H, W) tensor.
 
-    Floats must lie in [0, 1] (a normalised tensor is refused); 16-bit integers in [0, 65535]; other integers in [0, 255].
+    Floats must lie in [0, 1] (a normalised tensor is refused); 16-bit integers in [0, 65535];
+    other integers in [0, 255].
     """
     if isinstance(image, Image.Image):
         return image
