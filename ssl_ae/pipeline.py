@@ -415,19 +415,25 @@ def plain_section(value: Any) -> Any:
     return asdict(value) if hasattr(value, "__dataclass_fields__") else value
 
 
+def command_seed() -> Optional[int]:
+    """The seed of weights and shuffling the command set (``PL_GLOBAL_SEED``), if any."""
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return int(seed) if seed else None
+
+
 def save_config(folder: Path, **sections: Any) -> None:
     """Save the stage's resolved settings as config.yaml, reusable with ``--config``."""
     plain = {k: plain_section(v) for k, v in sections.items()}
-    if os.environ.get("PL_GLOBAL_SEED"):  # the seed of weights and shuffling, if one was set
-        plain = {"seed": int(os.environ["PL_GLOBAL_SEED"]), **plain}
+    if command_seed() is not None:
+        plain = {"seed": command_seed(), **plain}
     (folder / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
 
 
 def start_from_seed() -> None:
-    """Reset the random state to the seed the command set (``PL_GLOBAL_SEED``), so that a stage
-    of ``run`` repeats from its saved config.yaml as the same stage run alone does."""
-    if os.environ.get("PL_GLOBAL_SEED"):
-        pl.seed_everything(int(os.environ["PL_GLOBAL_SEED"]), workers=True, verbose=False)
+    """Reset the random state to the command's seed, so that a stage of ``run`` repeats from
+    its saved config.yaml as the same stage run alone does."""
+    if command_seed() is not None:
+        pl.seed_everything(command_seed(), workers=True, verbose=False)
 
 
 def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
@@ -552,9 +558,8 @@ def check_resumed_settings(folder: Path, **sections: Any) -> None:
         return
     started = yaml.safe_load(saved.read_text()) or {}
     changed = []
-    seed = int(os.environ["PL_GLOBAL_SEED"]) if os.environ.get("PL_GLOBAL_SEED") else None
-    if started.get("seed") != seed:
-        changed.append(f"seed ({started.get('seed')!r}, now {seed!r})")
+    if started.get("seed") != command_seed():
+        changed.append(f"seed ({started.get('seed')!r}, now {command_seed()!r})")
     for name, value in sections.items():
         now = yaml.safe_load(yaml.safe_dump(plain_section(value))) or {}
         before = started.get(name) or {}

@@ -86,10 +86,7 @@ def stage_folder(folder: Path, overwrite: bool = False, resume: bool = False,
         return
     check_writable(folder, overwrite)
     if partial.exists() and not (resume and resumable):
-        if resumable and has_checkpoint(partial) and not overwrite:
-            raise FileExistsError(f"{partial} holds an interrupted run; pass --resume true to "
-                                  "continue it, or --overwrite true to start again")
-        shutil.rmtree(partial)
+        discard_partial(partial, keep_checkpointed=resumable and not overwrite)
     created = [p for p in partial.parents if not p.exists()]  # removed again if left empty
     partial.mkdir(parents=True, exist_ok=True)
     try:
@@ -136,17 +133,21 @@ def run_folder(folder: Path, overwrite: bool = False, resume: bool = False) -> I
         replace_folder(partial, folder)
 
 
+def discard_partial(partial: Path, keep_checkpointed: bool = True) -> None:
+    """Remove what a stage left in ``partial``; with ``keep_checkpointed``, refuse (naming
+    ``--resume``) if it holds a checkpoint to continue from."""
+    if keep_checkpointed and has_checkpoint(partial):
+        raise FileExistsError(f"{partial} holds an interrupted run; pass --resume true to "
+                              "continue it, or --overwrite true to start again")
+    shutil.rmtree(partial)
+
+
 def clear_dead_stages(folder: Path) -> None:
     """Remove the stages of ``folder`` killed before their first checkpoint (nothing there can
     be continued); refuse, naming ``--resume``, if one holds a checkpoint."""
-    if not folder.is_dir():
-        return
-    for stage in sorted(folder.glob("*.partial")):
-        if has_checkpoint(stage):
-            raise FileExistsError(f"{stage} holds an interrupted run; pass --resume true to "
-                                  "continue it, or --overwrite true to start again")
-        if stage.is_dir():
-            shutil.rmtree(stage)
+    if folder.is_dir():
+        for stage in sorted(p for p in folder.glob("*.partial") if p.is_dir()):
+            discard_partial(stage)
 
 
 def carry_over(old: Path, new: Path) -> None:
