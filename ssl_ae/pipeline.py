@@ -475,7 +475,8 @@ def pretrain(data: SemiSupervisedDataModule, out_dir: str | Path,
 
 def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: str | Path,
              head: Optional[HeadSpec] = None, trainer: Optional[dict] = None,
-             overwrite: bool = False, resume: bool = False) -> Path:
+             overwrite: bool = False, resume: bool = False,
+             pretrained_name: Optional[str | Path] = None) -> Path:
     """Train a head on the encoder of ``pretrained`` with the labeled images; return the
     checkpoint path.
 
@@ -487,8 +488,11 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
         trainer: keyword arguments for ``pl.Trainer`` over :data:`FINETUNE_TRAINER`.
         overwrite: replace an existing, non-empty ``out_dir``.
         resume: continue an interrupted run from its last checkpoint.
+        pretrained_name: what config.yaml records as ``pretrained`` (default: ``pretrained``):
+            where it will be once the run writing it into a ``.partial`` folder has finished.
     """
     out_dir, trainer = Path(out_dir), {**FINETUNE_TRAINER, **(trainer or {})}
+    pretrained_name = str(pretrained_name or pretrained)
     start_from_seed()
     follow_pretraining(data, pretrained)
     if resume:
@@ -499,7 +503,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     if resume:
         check_resumed_settings(partial_folder(out_dir), head=head, trainer=trainer,
                                data=data.training_settings("finetune_augment"))
-        check_resumed_encoder(partial_folder(out_dir), pretrained)
+        check_resumed_encoder(partial_folder(out_dir), pretrained_name)
     unlabeled = None
     if head.fits_to_unlabeled or head.standardizes:
         unlabeled = data.subset("unlabeled", labels=False).images
@@ -509,7 +513,7 @@ def finetune(data: SemiSupervisedDataModule, pretrained: str | Path, out_dir: st
     fitter = stage_trainer(out_dir, trainer)
     with stage_folder(out_dir, overwrite, resume) as work:
         if rank_zero_only.rank == 0:
-            save_config(work, data=dict(data.hparams), pretrained=str(pretrained), head=head,
+            save_config(work, data=dict(data.hparams), pretrained=pretrained_name, head=head,
                         trainer=trainer)
             data.save_split(work)
         fit_stage(module, data.labeled_dataloader(), data.validation_dataloader(labels=True),
@@ -548,11 +552,12 @@ RESUME_MAY_CHANGE = {"accelerator", "devices", "num_nodes", "strategy", "enable_
                      "enable_model_summary", "log_every_n_steps"}
 
 
-def check_resumed_settings(folder: Path, **sections: Any) -> None:
-    """Refuse to resume the stage interrupted in ``folder`` with another seed, or other model,
-    head, trainer or data settings (of ``data``: only those given) than its ``config.yaml``
-    records: its weights, optimiser state and learning-rate schedule are theirs, and the saved
-    config would name settings it never ran with."""
+def check_resumed_settings(folder: Path, finished: bool = False, **sections: Any) -> None:
+    """Refuse to resume the stage interrupted in ``folder`` (``finished``: to keep the stage
+    finished there) with another seed, or other model, head, trainer or data settings (of
+    ``data``: only those given) than its ``config.yaml`` records: its weights, optimiser state
+    and learning-rate schedule are theirs, and the saved config would name settings it never ran
+    with."""
     saved = folder / "config.yaml"
     if not saved.is_file():
         return
@@ -568,8 +573,9 @@ def check_resumed_settings(folder: Path, **sections: Any) -> None:
                     for key in keys if before.get(key) != now.get(key)
                     and not (name == "trainer" and key in RESUME_MAY_CHANGE)]
     if changed:
-        raise ValueError(f"--resume continues {folder}, which ran with other {', '.join(changed)}: "
-                         "pass the settings of its config.yaml, or --overwrite true to start again")
+        raise ValueError(f"--resume {'keeps' if finished else 'continues'} {folder}, which ran "
+                         f"with other {', '.join(changed)}: pass the settings of its config.yaml, "
+                         "or --overwrite true to start again")
 
 
 def check_resumed_encoder(folder: Path, pretrained: str | Path) -> None:
@@ -631,23 +637,32 @@ def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str |
     for key, trainer in (("pretrain_trainer", pretrain_trainer),
                          ("finetune_trainer", finetune_trainer)):
         checked_trainer(trainer, key)
-    with run_folder(new_run_dir(run_dir), overwrite, resume) as work:
+    final = new_run_dir(run_dir)
+    with run_folder(final, overwrite, resume) as work:
         def stage_done(name: str) -> bool:
             return resume and holds_results(work / name)
 
+        if stage_done("pretrain"):
+            data.setup()
+            check_resumed_settings(work / "pretrain", finished=True,
+                                   model=(model or AutoencoderSpec()).resolved(data.image_shape))
         if stage_done("finetune"):  # its classifier is scored on this data's test split
             data.setup()
             check_resumed_split(data, work / "finetune", finished=True)
+            check_resumed_settings(work / "finetune", finished=True,
+                                   head=head.resolved(data.image_shape))
         checkpoint = work / "pretrain" / STAGE_CHECKPOINT
+        named = final / "pretrain" / STAGE_CHECKPOINT  # where it ends up
         if not stage_done("pretrain"):
             pretrain(data, work / "pretrain", model, pretrain_trainer, overwrite, resume)
         finetuned = work / "finetune" / STAGE_CHECKPOINT
         if not stage_done("finetune"):
             finetune(data, checkpoint, work / "finetune", head, finetune_trainer, overwrite,
-                     resume)
+                     resume, pretrained_name=named)
         leave_process_group()  # training is distributed, evaluation is not
         if rank_zero_only.rank != 0:
             return []
         rows, shown = score_finetuned(data, finetuned)
-        write_report(rows, work / "report", checkpoint, data, overwrite or resume, shown=shown)
+        write_report(rows, work / "report", checkpoint, data, overwrite or resume, shown=shown,
+                     pretrained_name=named)
     return rows

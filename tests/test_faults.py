@@ -259,3 +259,24 @@ def test_predict_skips_bad_files_and_lists_them(tmp_path, tiny_run):
     out = tmp_path / "run" / "predict"
     assert (out / "skipped_files.txt").read_text() == f"{tmp_path / 'imgs' / 'bad.png'}\n"
     assert [r["path"] for r in csv.DictReader(open(out / "predictions.csv"))] == ["ok.png"]
+
+
+def test_an_overwritten_run_names_the_encoder_where_it_ends_up(tmp_path, tiny_run):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    run_cli("run", "--run-dir", run_dir, "--overwrite", "true", "--pretrain_trainer.max_epochs", 1,
+            "--finetune_trainer.max_epochs", 1, *QUIET)
+    encoder = run_dir / "pretrain" / "checkpoints" / "last.ckpt"
+    recorded = yaml.safe_load((run_dir / "finetune" / "config.yaml").read_text())["pretrained"]
+    assert Path(recorded) == encoder and encoder.is_file()
+    assert f"Encoder: `{encoder}`" in (run_dir / "report" / "report.md").read_text()
+
+
+def test_run_resume_refuses_to_keep_a_finished_pretraining_of_another_model(tmp_path):
+    run_dir = tmp_path / "run"
+    run_cli("pretrain", "--run-dir", run_dir, "--trainer.max_epochs", 1,
+            "--trainer.enable_progress_bar", "false")
+    with pytest.raises(SystemExit, match=r"--resume keeps .*pretrain, which ran with other "
+                                         r"model.code_dim \(32, now 8\)"):
+        run_cli("run", "--run-dir", run_dir, "--resume", "true", "--model.code_dim", 8, *QUIET)
+    assert not (run_dir / "finetune").exists()

@@ -30,7 +30,8 @@ class Shown:
 
 def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, data,
                  overwrite: bool = False, *, splits: Optional[dict] = None,
-                 codes: Optional[np.ndarray] = None, shown: Optional[Shown] = None) -> list[dict]:
+                 codes: Optional[np.ndarray] = None, shown: Optional[Shown] = None,
+                 pretrained_name: Optional[str | Path] = None) -> list[dict]:
     """Write the report of ``rows`` into ``out_dir`` and return their mean ± std summary.
 
     ``results.json``/``.csv`` (every row), ``splits/`` (the labeled images of every split),
@@ -49,6 +50,7 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
             module's own, named ``run``.
         codes: the frozen codes of every image, for their map; default: encoded here.
         shown: the predictions drawn as a confusion matrix; none: no confusion matrix.
+        pretrained_name: how report.md names ``pretrained`` (default: as given).
     """
     summary = summarize(rows)
     autoencoder = load_autoencoder(pretrained, data.image_shape)
@@ -96,7 +98,7 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
             sections += [f"![{p.stem}]({p.name})" for p in written]
         (work / "report.md").write_text(
             f"# Few-label evaluation: `{data.source_name}`\n\n"
-            f"Encoder: `{pretrained}`. Test split: {len(test)} images held out before "
+            f"Encoder: `{pretrained_name or pretrained}`. Test split: {len(test)} images held out before "
             "pretraining and never used for training or selection. Every method trains on the "
             f"same labeled images of each split and is scored once on the test split; {seeds}."
             "\n\n" + "\n\n".join(sections) + "\n")
