@@ -6,6 +6,7 @@ a training stage keeps its weights in ``checkpoints/last.ckpt``. A stage is writ
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -14,6 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Optional
 
+try:
+    import fcntl
+except ImportError:  # Windows: folders are not guarded against a second command
+    fcntl = None
 import torch.distributed as dist
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -53,6 +58,28 @@ def has_checkpoint(folder: Path) -> bool:
     return (folder / STAGE_CHECKPOINT).is_file()
 
 
+@contextmanager
+def held(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for this command while the block runs; refuse if another command holds
+    it (the hold ends with the command, however it ends, so a killed one leaves none)."""
+    if fcntl is None:
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileExistsError(f"another command is writing {folder}; wait for it to finish "
+                                  "or stop it, or choose another --run-dir") from None
+        except OSError as error:  # a file system without locks: nothing to guard with
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        yield
+    finally:
+        os.close(handle)
+
+
 def replace_folder(new: Path, folder: Path) -> None:
     """Move ``new`` to ``folder``; an earlier ``folder`` is deleted only once ``new`` is there."""
     old = folder.with_name(folder.name + ".replaced")
@@ -89,19 +116,21 @@ def stage_folder(folder: Path, overwrite: bool = False, resume: bool = False,
         discard_partial(partial, keep_checkpointed=resumable and not overwrite)
     created = [p for p in partial.parents if not p.exists()]  # removed again if left empty
     partial.mkdir(parents=True, exist_ok=True)
-    try:
-        yield partial
-    except BaseException:
-        if resumable and has_checkpoint(partial):
-            print(f"stage failed: what it wrote is kept in {partial}; --resume true continues "
-                  "from its last checkpoint, --overwrite true starts again", file=sys.stderr)
-        else:
-            shutil.rmtree(partial, ignore_errors=True)
-            for parent in created:
-                if parent.is_dir() and not any(parent.iterdir()):
-                    parent.rmdir()
-        raise
-    replace_folder(partial, folder)
+    with held(partial):
+        try:
+            yield partial
+        except BaseException:
+            if resumable and has_checkpoint(partial):
+                print(f"stage failed: what it wrote is kept in {partial}; --resume true "
+                      "continues from its last checkpoint, --overwrite true starts again",
+                      file=sys.stderr)
+            else:
+                shutil.rmtree(partial, ignore_errors=True)
+                for parent in created:
+                    if parent.is_dir() and not any(parent.iterdir()):
+                        parent.rmdir()
+            raise
+        replace_folder(partial, folder)
     wait_for_main_process()
 
 
@@ -117,29 +146,36 @@ def run_folder(folder: Path, overwrite: bool = False, resume: bool = False) -> I
     if rank_zero_only.rank != 0:  # the main process made its choice before starting the others
         yield partial if partial.is_dir() else folder
         return
-    if resume and partial.is_dir():
-        work = partial
-    elif holds_results(folder) and overwrite:
-        shutil.rmtree(partial, ignore_errors=True)
-        work = partial
-    else:
+    replacing = holds_results(folder) and overwrite
+    if not (resume and partial.is_dir()) and not replacing:
         if not resume:
             clear_dead_stages(folder)
             check_writable(folder, overwrite)
-        work = folder
-    yield work
-    if work == partial:
+        yield folder  # each stage guards its own folder
+        return
+    if partial.is_dir() and not resume:
+        discard_partial(partial, keep_checkpointed=False)
+    created = not partial.is_dir()
+    partial.mkdir(parents=True, exist_ok=True)
+    with held(partial):
+        try:
+            yield partial
+        except BaseException:
+            if created and not any(partial.iterdir()):
+                partial.rmdir()
+            raise
         carry_over(folder, partial)
         replace_folder(partial, folder)
 
 
 def discard_partial(partial: Path, keep_checkpointed: bool = True) -> None:
     """Remove what a stage left in ``partial``; with ``keep_checkpointed``, refuse (naming
-    ``--resume``) if it holds a checkpoint to continue from."""
-    if keep_checkpointed and has_checkpoint(partial):
-        raise FileExistsError(f"{partial} holds an interrupted run; pass --resume true to "
-                              "continue it, or --overwrite true to start again")
-    shutil.rmtree(partial)
+    ``--resume``) if it holds a checkpoint to continue from, or if another command writes it."""
+    with held(partial):
+        if keep_checkpointed and has_checkpoint(partial):
+            raise FileExistsError(f"{partial} holds an interrupted run; pass --resume true to "
+                                  "continue it, or --overwrite true to start again")
+        shutil.rmtree(partial)
 
 
 def clear_dead_stages(folder: Path) -> None:

@@ -145,3 +145,27 @@ def test_metrics_of_a_resume_killed_before_it_joined_them_are_joined_at_the_next
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"]
     assert not (tmp_path / "metrics.before_resume.csv").exists()
+
+
+@pytest.mark.parametrize("flags", [{}, {"overwrite": True}, {"resume": True}])
+def test_a_second_command_on_a_stage_being_written_is_refused_and_touches_nothing(tmp_path, flags):
+    folder = tmp_path / "pretrain"
+    with stage_folder(folder) as work:  # the first command, still training
+        checkpoint_in(work)
+        with pytest.raises(FileExistsError, match=r"another command is writing .*pretrain.partial"):
+            write_stage(folder, "second", **flags)
+        assert (work / STAGE_CHECKPOINT).read_bytes() == b"weights"
+        (work / "a.txt").write_text("first")
+    assert (folder / "a.txt").read_text() == "first"
+
+
+def test_a_second_overwrite_of_a_run_being_replaced_is_refused(tmp_path):
+    run = tmp_path / "run"
+    write_stage(run / "pretrain", "old")
+    with run_folder(run, overwrite=True) as work:
+        write_stage(work / "pretrain", "new")
+        with pytest.raises(FileExistsError, match=r"another command is writing .*run.partial"):
+            with run_folder(run, overwrite=True):
+                pass
+        assert (work / "pretrain" / "a.txt").read_text() == "new"
+    assert (run / "pretrain" / "a.txt").read_text() == "new"
