@@ -1,4 +1,5 @@
-"""Trainer plumbing every stage uses: safe checkpoint writes, divergence stop, run facts."""
+"""Trainer plumbing every stage uses: safe checkpoint writes, divergence stop, run facts, a
+resumed schedule that fits."""
 from __future__ import annotations
 
 import math
@@ -49,3 +50,19 @@ class RunFacts(pl.Callback):
         rank_zero_info(f"{type(pl_module).__name__}: batch size {per_device} per device x "
                        f"{processes} process(es) = {per_device * processes if per_device else '?'} "
                        f"global; {trainable:,} trainable parameters")
+
+
+class ScheduleGuard(pl.Callback):
+    """Refuse, before the first step, to resume a run whose learning-rate schedule was laid out
+    for another number of steps: each process sees a share of the images, so other ``devices`` x
+    ``num_nodes`` change the steps per epoch, and the schedule would run out mid-training."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        steps = trainer.estimated_stepping_batches
+        for config in trainer.lr_scheduler_configs:
+            laid_out = getattr(config.scheduler, "total_steps", None)
+            if laid_out is not None and laid_out != steps:
+                raise ValueError(
+                    f"the checkpoint's learning-rate schedule runs {laid_out} steps, but this run "
+                    f"takes {steps} ({trainer.world_size} process(es)): resume with the devices "
+                    "and num_nodes the interrupted run had, or --overwrite true to start again")

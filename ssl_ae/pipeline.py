@@ -22,7 +22,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
 from . import recipes, transfer
-from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts
+from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts, ScheduleGuard
 from .checkpoints import (follow_pretraining, load_checkpoint, load_classifier, load_encoder,
                           read_weights_only)
 from .data import SemiSupervisedDataModule, Split
@@ -321,7 +321,7 @@ def make_trainer(out_dir: Path, **trainer_kwargs: Any) -> pl.Trainer:
     loggers = [CSVLogger(out_dir, name="", version=""),
                TensorBoardLogger(out_dir, name="tensorboard", version="", default_hp_metric=False)]
     return pl.Trainer(default_root_dir=out_dir, logger=loggers,
-                      callbacks=[checkpoint, DivergenceGuard(), RunFacts()],
+                      callbacks=[checkpoint, DivergenceGuard(), RunFacts(), ScheduleGuard()],
                       plugins=[AtomicCheckpointIO()], **trainer_kwargs)
 
 

@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 import yaml
 
 from helpers import QUIET, read_json, run_cli
 from datahelpers import write_png
 from ssl_ae import pipeline
-from ssl_ae.callbacks import AtomicCheckpointIO
+from ssl_ae.callbacks import AtomicCheckpointIO, ScheduleGuard
 from ssl_ae.checkpoints import load_checkpoint
 from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.objectives import Objective
@@ -280,3 +281,38 @@ def test_run_resume_refuses_to_keep_a_finished_pretraining_of_another_model(tmp_
                                          r"model.code_dim \(32, now 8\)"):
         run_cli("run", "--run-dir", run_dir, "--resume", "true", "--model.code_dim", 8, *QUIET)
     assert not (run_dir / "finetune").exists()
+
+
+class ScheduledRegression(pl.LightningModule):
+    """A tiny model whose one-cycle schedule is laid out for ``share`` of the run's steps, as a
+    checkpoint written by a run on 1 / share as many processes would have it."""
+
+    def __init__(self, share: float):
+        super().__init__()
+        self.layer, self.share = torch.nn.Linear(2, 1), share
+
+    def training_step(self, batch, _):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        steps = int(self.trainer.estimated_stepping_batches * self.share)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.1, total_steps=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_a_resumed_schedule_laid_out_for_other_processes_is_refused_before_a_step(tmp_path, share):
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)),
+                                         batch_size=2)
+    trainer = pl.Trainer(max_epochs=2, callbacks=[ScheduleGuard()], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         default_root_dir=tmp_path)
+    if share == 1.0:
+        trainer.fit(ScheduledRegression(share), loader)
+        assert trainer.global_step == 8
+    else:
+        with pytest.raises(ValueError, match="schedule runs 4 steps, but this run takes 8 .*resume "
+                                             "with the devices and num_nodes"):
+            trainer.fit(ScheduledRegression(share), loader)
+        assert trainer.global_step == 0
