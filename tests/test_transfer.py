@@ -135,14 +135,32 @@ def test_torchvision_backbone_loads_a_wrapped_checkpoint_and_repeats_grey_images
         assert encoder(x).shape == (2, 8)
 
 
-def test_backbone_weights_of_another_model_are_refused(tmp_path):
+@pytest.mark.parametrize("model", ["torchvision:resnet18", "timm:test_resnet"])
+def test_backbone_weights_of_another_model_are_refused(tmp_path, model):
     from torchvision.models import mobilenet_v3_small
 
+    if model.startswith("timm:"):
+        pytest.importorskip("timm")
     torch.save(mobilenet_v3_small().state_dict(), tmp_path / "mobilenet.pth")
     with pytest.raises(ValueError, match=r"mobilenet.pth does not fit this backbone: \d+ weights missing"):
-        backbone("torchvision:resnet18", tmp_path / "mobilenet.pth")
+        backbone(model, tmp_path / "mobilenet.pth")
     with pytest.raises(FileNotFoundError, match="backbone weights .*nothere.pth not found"):
-        backbone("torchvision:resnet18", tmp_path / "nothere.pth")
+        backbone(model, tmp_path / "nothere.pth")
+
+
+@pytest.mark.parametrize("name, content", [
+    ("tensor.pt", torch.zeros(3)),
+    ("list.pt", [torch.zeros(3)]),
+    ("broken.safetensors", b"garbage bytes here"),
+])
+def test_a_weights_file_that_holds_no_state_dict_is_named(tmp_path, name, content):
+    file = tmp_path / name
+    if isinstance(content, bytes):
+        file.write_bytes(content)
+    else:
+        torch.save(content, file)
+    with pytest.raises(ValueError, match=f"{name} holds no state_dict"):
+        backbone("torchvision:resnet18", file)
 
 
 @pytest.mark.parametrize("model, message", [

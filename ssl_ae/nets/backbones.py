@@ -100,20 +100,18 @@ def build_timm(name: str, weights: Optional[str]) -> tuple[nn.Module, tuple, Opt
                           "(or pip install 'ssl_ae[timm]')") from err
     if not timm.is_model(name):  # takes a weights tag too: resnet18.a1_in1k
         raise ValueError(f"timm has no model {name!r}; see timm.list_models(), e.g. resnet18")
-    options = {"num_classes": 0, "pretrained": weights is not None}
-    if weights not in (None, HUB):
-        options["pretrained_cfg_overlay"] = {"file": str(existing_file(weights))}
     try:
-        net = timm.create_model(name, **options)
+        net = timm.create_model(name, num_classes=0, pretrained=weights == HUB)
     except Exception as err:
-        if weights == HUB:
-            config = timm.get_pretrained_cfg(name)
-            where = f"the Hugging Face model {config.hf_hub_id}" if config and config.hf_hub_id \
-                else f"the weights of {name}"
-            raise offline_error(f"timm:{name}", err, f"{where} (timm.create_model({name!r}, "
-                                "pretrained=True) fills its cache)") from err
-        raise ValueError(f"{weights} does not hold weights of timm {name!r}: "
-                         f"{first_lines(err, 2)}; was it saved from another model?") from err
+        if weights != HUB:
+            raise
+        config = timm.get_pretrained_cfg(name)
+        where = f"the Hugging Face model {config.hf_hub_id}" if config and config.hf_hub_id \
+            else f"the weights of {name}"
+        raise offline_error(f"timm:{name}", err, f"{where} (timm.create_model({name!r}, "
+                            "pretrained=True) fills its cache)") from err
+    if weights not in (None, HUB):  # timm itself would load a file leniently: a wrong one silently
+        load_backbone(net, read_state_dict(existing_file(weights)), "", weights)
     config = net.pretrained_cfg
     size = config.get("input_size")
     return net, (config.get("mean", IMAGENET[0]), config.get("std", IMAGENET[1])), \
@@ -173,15 +171,25 @@ def existing_file(path: str) -> Path:
 
 def read_state_dict(file: Path) -> dict:
     """A state_dict from ``file`` without running code stored in it."""
+    advice = "save the backbone's weights with torch.save(model.state_dict(), PATH)"
     if file.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(file)
-    state = read_weights_only(file, "save the backbone's weights with "
-                                    "torch.save(model.state_dict(), PATH)")
+        try:
+            return load_file(file)
+        except Exception as err:
+            raise ValueError(f"{file} holds no state_dict that safetensors can read "
+                             f"({first_lines(err)}); {advice}") from err
+    state = read_weights_only(file, advice)
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
+    odd = [k for k, v in state.items() if not isinstance(v, torch.Tensor)] \
+        if isinstance(state, dict) else None
+    if odd is None or odd:
+        what = f"a {type(state).__name__}" if odd is None else f"{odd[0]!r} is no tensor"
+        raise ValueError(f"{file} holds no state_dict, a dict of names to weights ({what}); "
+                         f"{advice}")
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
