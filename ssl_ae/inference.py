@@ -108,7 +108,8 @@ def choose_to_label(pretrained: str | Path, data: SemiSupervisedDataModule, out_
     without_label = pool[data.source.targets[pool] < 0]
     pool = without_label if len(without_label) else pool
     codes = probes.encode(encoder, RowView(data.source.images, pool)).numpy()
-    chosen = pool[selection.select(codes, budget, method, seed)]
+    chosen = pool[selection.select(codes, budget, method, seed,
+                                   dims=len(data.source.classes))]  # as the sweep's
     ids = data.source.ids or [str(i) for i in range(len(data.source.images))]
     names = [ids[i] for i in chosen]
     with open(out_dir / "to_label.csv", "w", newline="", errors="surrogateescape") as f:

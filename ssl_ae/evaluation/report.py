@@ -89,7 +89,10 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
             sections += ["## Which images to label\n\nAt each budget (labeled images in all) the "
                          "images are chosen from the frozen codes of the non-test images, without "
                          "their labels (`random`: a uniform draw, which a user who cannot see the "
-                         "classes would make), then every method trains on them.",
+                         "classes would make), then every method trains on them. The best "
+                         "frozen-encoder row is the highest of the frozen-encoder rows on the test "
+                         "split: a summary to compare the ways of choosing, optimistic by that "
+                         "choice among rows, not a model chosen on the test images.",
                          selection_table(summary),
                          "![accuracy against budget](selection_curve.png)"]
         if getattr(autoencoder.objective, "needs_code", None) == "gaussian":

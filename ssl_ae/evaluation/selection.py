@@ -77,7 +77,7 @@ def select(codes: np.ndarray, budget: int, method: str = "kmeans", seed: int = 0
         method: ``random``, ``kmeans`` or ``spectral``.
         seed: seed of the draw or of k-means.
         neighbours: edges per image of the ``spectral`` method's graph.
-        dims: eigenvectors of that graph kept.
+        dims: eigenvectors of that graph kept (the sweep keeps one per class).
         eigenmap: the pool's diffusion coordinates (``Eigenmap.diffusion``), if already
             computed (``spectral``).
     """
@@ -93,8 +93,9 @@ def select(codes: np.ndarray, budget: int, method: str = "kmeans", seed: int = 0
         directions = F.normalize(x, dim=1).numpy()
         x = torch.from_numpy(standardize(directions, stats_from=directions)[0])
     else:
-        if eigenmap is None:
-            graph = Graph.build(torch.from_numpy(np.asarray(codes, np.float32)), neighbours)
-            eigenmap = Eigenmap.fit(graph, min(dims, n - 2)).diffusion
+        if eigenmap is None:  # as the sweep's: the graph of the standardised codes
+            x = standardize(np.asarray(codes, np.float32), stats_from=codes)[0]
+            eigenmap = Eigenmap.fit(Graph.build(torch.from_numpy(x), neighbours),
+                                    min(dims, n - 2)).diffusion
         x = torch.from_numpy(np.asarray(eigenmap, np.float32))
     return np.sort(nearest_centres(x, budget, seed))

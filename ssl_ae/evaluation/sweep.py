@@ -84,6 +84,21 @@ class SweepSpec:
                              f"{', '.join(METHODS)}")
         if self.budgets and min(self.budgets) < 2:
             raise ValueError(f"sweep.budgets must be at least 2 images, got {self.budgets}")
+        if self.budgets and not self.selection:
+            raise ValueError(f"sweep.budgets {self.budgets} but no sweep.selection method to choose "
+                             f"the images: give some of {', '.join(METHODS)}, or no budgets")
+        for name in ("labels_per_class", "seeds", "budgets", "selection"):
+            values = getattr(self, name)
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:  # each would be reported as a mean over seeds it never had
+                raise ValueError(f"sweep.{name} lists {', '.join(map(str, twice))} more than once; "
+                                 "give each value once")
+        if not 0 <= self.propagation_alpha < 1:
+            raise ValueError(f"sweep.propagation_alpha must lie in [0, 1) (how far labels spread), "
+                             f"got {self.propagation_alpha}")
+        if not self.head_lr > 0 or not self.head_decay >= 0:
+            raise ValueError(f"sweep.head_lr must be positive and sweep.head_decay not negative, "
+                             f"got {self.head_lr} and {self.head_decay}")
         if not self.labels_per_class or not self.seeds:
             raise ValueError("sweep.labels_per_class and sweep.seeds need at least one value each")
         small = {k: v for k, v in vars(self).items() if isinstance(v, int) and not isinstance(v, bool)
@@ -144,6 +159,10 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
     if skipped:
         warnings.warn(f"sweep.labels_per_class {skipped} skipped: the smallest class has fewer "
                       f"non-test images; sweeping {ks}", stacklevel=2)
+    candidates = labeled_positions(cache.targets.numpy(), cache.pool)  # their labels are read
+    if spec.budgets and max(spec.budgets) > len(candidates):
+        raise ValueError(f"sweep.budgets {max(spec.budgets)}: only {len(candidates)} non-test "
+                         "images have labels to choose from; give smaller budgets")
     rows, kept = [], {"splits": {}, "codes": cache.codes}
     jobs = [(k, seed) for k in ks for seed in spec.seeds]
     for k, seed in tqdm(jobs, desc="few-label sweep", unit="split"):
@@ -154,11 +173,10 @@ def run_sweep(data: SemiSupervisedDataModule, pretrained: str | Path,
         for method, frozen, probs in methods(cache, split, spec):
             y_test = cache.targets[cache.test]
             rows.append(Row(method, frozen, k, seed, **score(probs, y_test)))
-            if method == "frozen encoder + linear head" and k == ks[-1] and seed == spec.seeds[0]:
+            if method == "frozen encoder + linear head" and k == max(ks) and seed == spec.seeds[0]:
                 kept["shown"] = report.Shown(method, k, probs, y_test.numpy(),
                                              np.asarray(split.labeled))
     picks = [(b, seed, how) for b in spec.budgets for seed in spec.seeds for how in spec.selection]
-    candidates = labeled_positions(cache.targets.numpy(), cache.pool)  # their labels are read
     y_test = cache.targets[cache.test]
     for budget, seed, how in tqdm(picks, desc="images chosen to label", unit="split"):
         chosen = cache.pool[candidates[select(cache.codes[cache.pool[candidates]], budget, how,
