@@ -298,7 +298,8 @@ class ScheduledRegression(pl.LightningModule):
         optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
         steps = int(self.trainer.estimated_stepping_batches * self.share)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.1, total_steps=steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 @pytest.mark.parametrize("share", [1.0, 0.5])

@@ -189,7 +189,8 @@ def test_each_row_is_reproduced_by_sweeping_its_k_and_seed_alone(sweep_report, t
     (["--sweep.budgets", "[10, 10]"], r"sweep.budgets lists 10 more than once"),
     (["--sweep.propagation_alpha", "2.0"], r"sweep.propagation_alpha must lie in \[0, 1\)"),
     (["--sweep.head_lr", "0"], r"sweep.head_lr must be positive"),
-    (["--sweep.budgets", "[10]", "--sweep.selection", "[]"], r"sweep.budgets .* no sweep.selection"),
+    (["--sweep.budgets", "[10]", "--sweep.selection", "[]"],
+     r"sweep.budgets .* no sweep.selection"),
     (["--sweep.budgets", "[5000]"], r"sweep.budgets 5000: only 1347 non-test images have labels"),
 ])
 def test_sweep_settings_that_would_mislead_are_refused_before_any_training(tiny_run, tmp_path,
@@ -207,7 +208,8 @@ def test_the_confusion_matrix_shows_the_largest_k_in_any_order(tiny_run):
     from ssl_ae.evaluation.sweep import run_sweep
 
     _, kept = run_sweep(SemiSupervisedDataModule(), tiny_run,
-                        SweepSpec(labels_per_class=[3, 1], seeds=[0], head_steps=5, scratch_steps=2))
+                        SweepSpec(labels_per_class=[3, 1], seeds=[0], head_steps=5,
+                                  scratch_steps=2))
     assert kept["shown"].labels_per_class == 3
 
 
@@ -219,4 +221,5 @@ def test_select_spectral_chooses_as_the_sweep_does_from_the_same_codes(tiny_run)
     raw = probes.encode(load_autoencoder(tiny_run, (1, 8, 8)).encoder,
                         cache.images[torch.as_tensor(cache.pool)]).numpy()
     assert np.array_equal(select(raw, 12, "spectral", 0, dims=len(cache.classes)),
-                          select(cache.codes[cache.pool], 12, "spectral", 0, eigenmap=cache.diffusion))
+                          select(cache.codes[cache.pool], 12, "spectral", 0,
+                                 eigenmap=cache.diffusion))

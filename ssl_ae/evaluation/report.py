@@ -101,9 +101,10 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
             sections += [f"![{p.stem}]({p.name})" for p in written]
         (work / "report.md").write_text(
             f"# Few-label evaluation: `{data.source_name}`\n\n"
-            f"Encoder: `{pretrained_name or pretrained}`. Test split: {len(test)} images held out before "
-            "pretraining and never used for training or selection. Every method trains on the "
-            f"same labeled images of each split and is scored once on the test split; {seeds}."
+            f"Encoder: `{pretrained_name or pretrained}`. Test split: {len(test)} images held "
+            "out before pretraining and never used for training or selection. Every method "
+            "trains on the same labeled images of each split and is scored once on the test "
+            f"split; {seeds}."
             "\n\n" + "\n\n".join(sections) + "\n")
     print(summary_table(summary))
     return summary

@@ -85,8 +85,8 @@ class SweepSpec:
         if self.budgets and min(self.budgets) < 2:
             raise ValueError(f"sweep.budgets must be at least 2 images, got {self.budgets}")
         if self.budgets and not self.selection:
-            raise ValueError(f"sweep.budgets {self.budgets} but no sweep.selection method to choose "
-                             f"the images: give some of {', '.join(METHODS)}, or no budgets")
+            raise ValueError(f"sweep.budgets {self.budgets} but no sweep.selection method to "
+                             f"choose the images: give some of {', '.join(METHODS)}, or no budgets")
         for name in ("labels_per_class", "seeds", "budgets", "selection"):
             values = getattr(self, name)
             twice = sorted({v for v in values if values.count(v) > 1})
