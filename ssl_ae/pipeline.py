@@ -101,6 +101,11 @@ class AutoencoderSpec:
         if self.encoder_lr is not None and self.encoder_lr < 0:
             raise ValueError(f"model.encoder_lr must be 0 (a fixed encoder) or positive, got "
                              f"{self.encoder_lr}")
+        if self.encoder_lr is not None and self.init_from is None and not (
+                self.encoder == "backbone" and (self.encoder_kwargs or {}).get("weights")):
+            raise ValueError("model.encoder_lr is the learning rate of the weights the encoder "
+                             "starts from (model.init_from, or a backbone's weights); with "
+                             "neither, the encoder starts random: leave it unset")
         spec = self.inherited(image_shape, earlier) if self.init_from is not None else self
         default = recipes.recipe(image_shape)
         own_encoder = spec.encoder is not None and spec.encoder != default["encoder"]

@@ -451,3 +451,39 @@ def test_sample_refuses_the_prior_of_a_plain_autoencoder(tiny_run, tmp_path):
         sample_prior(plain, 4)
     run_cli("sample", "--pretrained", tiny_run, "--run-dir", tmp_path)  # interpolations only
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["interpolations.png"]
+
+@pytest.mark.parametrize("options, message", [
+    (["--model.encoder_kwargs", "{widths: [32, 64], code_dim: 16}"],
+     r"model.encoder_kwargs: code_dim is set by the package"),
+    (["--model.decoder_kwargs", "{widths: [64, 32], image_size: 8}"],
+     r"model.decoder_kwargs: image_size is set by the package"),
+    (["--model.encoder_kwargs", "{widths: []}"], r"conv encoder: widths must name at least one"),
+    (["--model.decoder_kwargs", "{widths: []}"], r"conv decoder: widths must name at least one"),
+    (["--model.encoder_kwargs", "{widths: [0, 64]}"],
+     r"model.encoder_kwargs.widths must be a list of positive whole numbers"),
+    (["--model.encoder", "mlp", "--model.encoder_kwargs", "{hidden: [0]}"],
+     r"model.encoder_kwargs.hidden must be a list of positive"),
+    (["--model.objective", "siamese", "--model.objective_kwargs", "{projector: [-1]}"],
+     r"model.objective_kwargs.projector must be a list of positive"),
+    (["--model.objective", "denoising", "--model.objective_kwargs", "{noise: mask, strength: 1.5}"],
+     r"strength must be .* in \[0, 1\) \(the fraction of pixels hit\) for mask, got 1.5"),
+    (["--model.objective", "denoising", "--model.objective_kwargs", "{strength: -0.5}"],
+     r"strength must be >= 0"),
+    (["--model.encoder_lr", "0"], r"model.encoder_lr is the learning rate of the weights the "
+                                  r"encoder starts from .*with neither, the encoder starts random"),
+])
+def test_model_options_that_cannot_train_as_meant_are_refused_in_one_line(tmp_path, options,
+                                                                           message):
+    with pytest.raises(SystemExit, match=message):
+        run_cli("pretrain", "--run-dir", tmp_path / "run", "--trainer.max_epochs", 1, *options)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_mask_hides_at_least_one_patch_and_never_all():
+    from ssl_ae.objectives.masked import patch_mask
+
+    few = patch_mask(torch.Size([4, 1, 8, 8]), 2, 0.03)  # round(0.03 * 16) = 0
+    many = patch_mask(torch.Size([4, 1, 8, 8]), 2, 0.97)  # round(0.97 * 16) = 16
+    assert (few.sum((1, 2, 3)) == 4).all() and (many.sum((1, 2, 3)) == 15 * 4).all()
+    with pytest.raises(ValueError, match="makes a 8x8 image one patch"):
+        patch_mask(torch.Size([4, 1, 8, 8]), 8, 0.5)

@@ -38,6 +38,8 @@ class ConvDecoder(nn.Module):
     def __init__(self, out_channels: int = 1, image_size: int = 28, code_dim: int = 32,
                  widths: tuple[int, ...] = (64, 32)):
         super().__init__()
+        if not widths:
+            raise ValueError("conv decoder: widths must name at least one stage, e.g. [64, 32]")
         check_divisible(image_size, 2 ** len(widths), "conv decoder")
         self.side = image_size // 2 ** len(widths)
         self.from_code = nn.Linear(code_dim, widths[0] * self.side * self.side)
@@ -139,6 +141,8 @@ def backbone_decoder(out_channels: int = 3, image_size: int = 32, code_dim: int 
     """The decoder of a :class:`~ssl_ae.nets.backbones.BackboneEncoder`: a conv decoder from
     the code to the data's images, using the last of ``widths`` that 2 ** stages divides the
     image side by."""
+    if not widths:
+        raise ValueError("backbone decoder: widths must name at least one stage, e.g. [128, 64]")
     stages = halvings(image_size, len(widths))
     if stages == 0:
         raise ValueError(f"backbone decoder: image_size {image_size} is odd; resize the images "

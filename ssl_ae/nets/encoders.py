@@ -67,6 +67,8 @@ class ConvEncoder(Encoder):
                  widths: tuple[int, ...] = (32, 64), depth: int = 1, pool: int | bool = 0,
                  code: str = "linear"):
         super().__init__()
+        if not widths:
+            raise ValueError("conv encoder: widths must name at least one stage, e.g. [32, 64]")
         if pool < 0:
             raise ValueError(f"conv encoder: pool must be 0 (flatten the last stage) or a grid "
                              f"side of 1 or more, got {pool}")

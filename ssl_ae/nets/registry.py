@@ -45,6 +45,10 @@ class Registry:
         """Raise a ValueError naming ``option`` if ``kwargs`` holds an argument that the
         constructor ``name`` does not take (``fixed``: those the package passes itself)."""
         takes = self.arguments(name)
+        own = sorted(set(kwargs) & set(fixed))
+        if own:
+            raise ValueError(f"{option}: {', '.join(own)} is set by the package from the other "
+                             "settings and the data (e.g. model.code_dim, model.code); leave it out")
         unknown = sorted(set(kwargs) - takes) if takes is not None else []
         if unknown:
             settable = ", ".join(sorted(takes - set(fixed))) or "nothing"
@@ -71,7 +75,7 @@ class Registry:
 
 
 TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false",
-              "str": "a name", "tuple[int, ...]": "a list of whole numbers",
+              "str": "a name", "tuple[int, ...]": "a list of positive whole numbers",
               "int | bool": "a whole number or true/false"}
 
 
@@ -92,5 +96,6 @@ def unfit(value: Any, annotation: str) -> Optional[str]:
             "bool": isinstance(value, bool),
             "int | bool": isinstance(value, int),
             "str": isinstance(value, str),
-            "tuple[int, ...]": isinstance(value, (list, tuple)) and all(map(whole, value))}[base]
+            "tuple[int, ...]": isinstance(value, (list, tuple))
+            and all(whole(v) and v > 0 for v in value)}[base]
     return None if fits else TYPE_WORDS[base]

@@ -77,6 +77,9 @@ class Denoising(Objective):
         super().__init__(loss)
         if noise not in self.NOISES:
             raise ValueError(f"unknown noise {noise!r}; known: {', '.join(self.NOISES)}")
+        if strength < 0 or (noise != "gaussian" and strength >= 1):
+            raise ValueError(f"strength must be >= 0 (the noise's std) for gaussian noise and in "
+                             f"[0, 1) (the fraction of pixels hit) for {noise}, got {strength}")
         if shift < 0:
             raise ValueError(f"shift must be 0 or more pixels, got {shift}")
         if rotate < 0 or not 0 <= scale < 1:

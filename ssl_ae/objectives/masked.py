@@ -10,14 +10,18 @@ from .base import Objective, objectives
 def patch_mask(shape: torch.Size, patch_size: int, ratio: float,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """A (B, 1, H, W) float mask, 1 on hidden pixels: in each image exactly
-    ``round(ratio * patches)`` of the ``patch_size`` x ``patch_size`` patches, chosen at random.
+    ``round(ratio * patches)`` of the ``patch_size`` x ``patch_size`` patches, chosen at random,
+    but at least one and never all (else nothing would be learned).
     """
     b, _, h, w = shape
     if h % patch_size or w % patch_size:
         raise ValueError(f"image size {h}x{w} is not divisible by patch_size={patch_size}; pick a "
                          "patch size that divides it (e.g. 2 for 8x8 digits, 4 for 28x28 MNIST)")
     rows, cols = h // patch_size, w // patch_size
-    hidden = round(ratio * rows * cols)
+    if rows * cols < 2:
+        raise ValueError(f"patch_size={patch_size} makes a {h}x{w} image one patch, which hiding "
+                         "would blank; pick a smaller patch size")
+    hidden = min(max(round(ratio * rows * cols), 1), rows * cols - 1)
     order = torch.rand(b, rows * cols, generator=generator).argsort(1)
     mask = torch.zeros(b, rows * cols)
     mask.scatter_(1, order[:, :hidden], 1.0)
