@@ -132,3 +132,24 @@ def test_a_read_only_cache_still_serves_its_entries(photos, monkeypatch):
         warnings.simplefilter("error")
         second = load(photos)
     assert torch.equal(first.images, second.images)
+
+
+def test_a_full_disk_only_warns_and_leaves_no_partial_entry(photos, monkeypatch):
+    def full_disk(entry, path):
+        open(path, "wb").write(b"half an entry")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1152")
+
+    monkeypatch.setattr("ssl_ae.data.decode_cache.torch.save", full_disk)
+    with pytest.warns(UserWarning, match="could not write the decode cache .*unexpected pos"):
+        source = load(photos)
+    assert len(source.targets) == 8 and not list(cache_dir().iterdir())
+
+
+def test_what_a_process_killed_while_writing_left_is_cleared(photos):
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    dead = cache_dir() / f"abc.pt.{2 ** 22 + 7}.partial"  # above Linux's largest pid
+    writing = cache_dir() / f"def.pt.{os.getpid()}.partial"  # a live process's
+    dead.write_bytes(b"half")
+    writing.write_bytes(b"half")
+    load(photos)
+    assert not dead.exists() and writing.exists()

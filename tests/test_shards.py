@@ -198,3 +198,17 @@ def test_two_process_ddp_pretraining_streams_from_shards(digits_shards, tmp_path
     split = Split.load(tmp_path / "run" / "pretrain" / "split.json")
     # each process trains on its half of the pool, 64 images a step
     assert last_step(tmp_path / "run" / "pretrain") == -(-(len(split.unlabeled) // 2) // 64) - 1
+
+
+def test_more_readers_than_chunks_holding_the_pool_are_refused_naming_the_fix(tmp_path):
+    data = SemiSupervisedDataModule()
+    folder = tmp_path / "one_chunk"
+    write_shards(data.loaded_source(), folder, data.data_fingerprint)  # 115 KB: one chunk
+    with pytest.raises(SystemExit, match=r"2 readers \(processes x data.num_workers\) of .*"
+                                         r"one_chunk, but only 1 of its chunks hold images to "
+                                         r"train on .*smaller --chunk_bytes"):
+        run_cli("pretrain", "--data.source", "shards", "--data.shards_dir", folder,
+                "--data.num_workers", 2, "--run-dir", tmp_path / "run",
+                "--trainer.max_epochs", 1, "--trainer.enable_progress_bar", "false")
+    assert not (tmp_path / "run").exists()
+    assert len(json.loads((folder / "index.json").read_text())["chunks"]) == 1

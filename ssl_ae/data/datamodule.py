@@ -11,7 +11,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset
 
 from .folders import load_folder
 from .images import conform
@@ -403,7 +403,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return ImageTensorDataset(RowView(images, idx.numpy()), targets, transform)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        if isinstance(dataset, IterableDataset):  # it shuffles itself
+        if isinstance(dataset, ShardStream):  # it shuffles itself
+            dataset.check_readers(self.num_workers)
             return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
                               persistent_workers=self.num_workers > 0)
         # While training, a last batch of one image is dropped: BatchNorm cannot normalise it.

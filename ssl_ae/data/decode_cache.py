@@ -19,6 +19,8 @@ from typing import Optional
 
 import torch
 
+from ..safe_load import first_lines
+
 VERSION = 3  # bump when the decoding itself changes
 KEEP = 8  # entries kept: the most recently used
 
@@ -66,16 +68,33 @@ def save(key: str, entry: dict) -> None:
         torch.save(entry, partial)
         os.replace(partial, folder / f"{key}.pt")
         evict(folder)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # torch's zip writer fails a full disk with either
+        warnings.warn(f"could not write the decode cache in {folder} ({first_lines(err)}); the "
+                      "images will be decoded again next time (set SSL_AE_CACHE_DIR to a "
+                      "writable folder, or data.decode_cache false)", stacklevel=2)
+    finally:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        warnings.warn(f"could not write the decode cache in {folder} ({err}); the images will be "
-                      "decoded again next time (set SSL_AE_CACHE_DIR to a writable folder, or "
-                      "data.decode_cache false)", stacklevel=2)
 
 
 def evict(folder: Path) -> None:
-    """Delete all but the ``KEEP`` most recently used entries."""
+    """Delete all but the ``KEEP`` most recently used entries, and what a process that died
+    while writing one left."""
     entries = sorted(folder.glob("*.pt"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
     for stale in entries[KEEP:]:
         stale.unlink(missing_ok=True)
+    for partial in folder.glob("*.pt.*.partial"):  # KEY.pt.PID.partial
+        pid = partial.name.split(".")[-2]
+        if not (pid.isdigit() and alive(int(pid))):
+            partial.unlink(missing_ok=True)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` is running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True

@@ -170,9 +170,12 @@ class ShardStream(IterableDataset):
     """The images of one part of a shard folder (e.g. the unlabeled pool), streamed in LitData's
     shuffled order as floats in [0, 1], augmented.
 
-    Every process yields the same number of images, its share of the part (the remainder left
-    out, as with ``drop_last``): where its chunks hold fewer of the part's images, it reads its
-    first ones again, so no process waits for another at the end of an epoch under DDP.
+    LitData gives each reader (a process, or a DataLoader worker of one) its own chunks, and
+    every reader yields the same number of images, its share of the part: where its chunks hold
+    more of the part's images, the rest wait for an epoch that deals the chunks otherwise; where
+    they hold fewer, it reads its first ones again. So no process waits for another at the end
+    of an epoch under DDP, but with several readers an epoch sees a few images twice and a few
+    not at all.
 
     Args:
         folder: the shard folder.
@@ -191,6 +194,20 @@ class ShardStream(IterableDataset):
 
     def __len__(self) -> int:
         return self.size // readers()[0]
+
+    def check_readers(self, workers: int) -> None:
+        """Refuse more readers (processes x ``workers``) than chunks holding the part's images:
+        a reader dealt none of them would have nothing to yield."""
+        index = json.loads((Path(self.folder) / "index.json").read_text())
+        ends = np.cumsum([chunk["chunk_size"] for chunk in index["chunks"]])  # index order
+        starts = np.concatenate([[0], ends[:-1]])
+        held = sum(bool(self.keep[a:b].any()) for a, b in zip(starts, ends))
+        count = readers()[0] * max(workers, 1)
+        if count > held:
+            raise ValueError(f"{count} readers (processes x data.num_workers) of {self.folder}, "
+                             f"but only {held} of its chunks hold images to train on and each "
+                             "reader needs its own: use fewer data.num_workers, or write the "
+                             "shards again with a smaller --chunk_bytes")
 
     def __iter__(self):
         processes, worker, workers = readers()
