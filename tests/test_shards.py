@@ -212,3 +212,21 @@ def test_more_readers_than_chunks_holding_the_pool_are_refused_naming_the_fix(tm
                 "--trainer.max_epochs", 1, "--trainer.enable_progress_bar", "false")
     assert not (tmp_path / "run").exists()
     assert len(json.loads((folder / "index.json").read_text())["chunks"]) == 1
+
+
+def test_a_bad_chunk_size_or_a_conversion_already_under_way_is_refused(tmp_path):
+    from ssl_ae.rundir import held, partial_folder
+
+    data = SemiSupervisedDataModule()
+    folder = tmp_path / "shards"
+    with pytest.raises(ValueError, match=r"chunk_bytes '-8MB': give a positive size"):
+        write_shards(data.loaded_source(), folder, data.data_fingerprint, chunk_bytes="-8MB")
+    partial = partial_folder(folder)
+    partial.mkdir()
+    (partial / "chunk-0-0.bin").write_bytes(b"being written")
+    with held(partial):  # another ssl-ae shard, still writing
+        with pytest.raises(FileExistsError, match="another command is writing .*shards.partial"):
+            write_shards(data.loaded_source(), folder, data.data_fingerprint)
+        assert (partial / "chunk-0-0.bin").read_bytes() == b"being written"
+    write_shards(data.loaded_source(), folder, data.data_fingerprint)  # a dead one's is replaced
+    assert (folder / META).is_file() and not partial.exists()

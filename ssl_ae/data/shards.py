@@ -16,6 +16,7 @@ the same seed, so it is the split of the original source, and the images stay on
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Callable, Optional
@@ -26,7 +27,7 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 from tqdm import tqdm
 
-from ..rundir import partial_folder, replace_folder
+from ..rundir import discard_partial, held, partial_folder, replace_folder
 from .sources import ImageSource
 from .transforms import prepared
 
@@ -56,12 +57,24 @@ def write_shards(source: ImageSource, folder: str | Path, fingerprint: str,
         chunk_bytes: LitData's chunk size.
     """
     folder = Path(folder)
+    size = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:[KMGT]?B)?\s*", str(chunk_bytes), re.I)
+    if not size or float(size[1]) <= 0:
+        raise ValueError(f"chunk_bytes {chunk_bytes!r}: give a positive size such as 8MB or 500KB")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} already exists and is not an empty folder; choose a "
                               "new folder for the shards")
     partial = partial_folder(folder)
-    shutil.rmtree(partial, ignore_errors=True)
+    if partial.exists():
+        discard_partial(partial, keep_checkpointed=False)  # refused while another writes it
     partial.mkdir(parents=True)
+    with held(partial):
+        write_into(partial, source, fingerprint, chunk_bytes)
+    replace_folder(partial, folder)
+    return folder
+
+
+def write_into(partial: Path, source: ImageSource, fingerprint: str, chunk_bytes: str) -> None:
+    """Write the chunks and the metadata of ``source`` into ``partial``; remove it on failure."""
     try:
         writer = litdata().streaming.writer.BinaryWriter(str(partial), chunk_bytes=chunk_bytes)
         for i in tqdm(range(len(source.targets)), desc="writing shards", unit="image"):
@@ -76,8 +89,6 @@ def write_shards(source: ImageSource, folder: str | Path, fingerprint: str,
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    replace_folder(partial, folder)
-    return folder
 
 
 def load_shards(folder: Optional[str]) -> ImageSource:
