@@ -44,7 +44,9 @@ def base_parser(command: str, description: str, run_folder: bool = True) -> Argu
                             help="run folder (default: a new folder under runs/)")
         parser.add_argument("--overwrite", type=bool, default=False,
                             help="replace results already in the run folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for weights and shuffling (training commands; evaluate seeds "
+                             "each split from its k and sweep seed, data.seed draws the split)")
     return parser
 
 
@@ -144,6 +146,8 @@ def at_least(value: int, least: int, option: str) -> None:
 def check_settings(command: str, init) -> None:
     """Refuse impossible numbers before anything is read or written."""
     at_least(init.seed, 0, "--seed")
+    if init.seed >= 2 ** 32:
+        raise ValueError(f"--seed must be below 2**32 (numpy's limit), got {init.seed}")
     for option, least in (("count", 1), ("num", 1), ("pairs", 1), ("steps", 2), ("budget", 1)):
         if option in init:
             at_least(init[option], least, f"--{option}")

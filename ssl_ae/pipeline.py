@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -18,6 +19,7 @@ import torch
 import yaml
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
@@ -26,6 +28,7 @@ from .callbacks import AtomicCheckpointIO, DivergenceGuard, RunFacts, ScheduleGu
 from .checkpoints import (follow_pretraining, load_checkpoint, load_classifier, load_encoder,
                           read_weights_only)
 from .data import SemiSupervisedDataModule, Split
+from .data.transforms import build_augment
 from .evaluation import probes
 from .evaluation.metrics import score
 from .evaluation.figures import save_reconstructions
@@ -41,6 +44,7 @@ from .objectives import create_objective
 from .objectives.base import objectives
 from .rundir import (STAGE_CHECKPOINT, holds_results, leave_process_group, new_run_dir,
                      partial_folder, resolve_checkpoint, run_folder, stage_folder)
+from .safe_load import first_lines
 
 
 # What the package itself passes to every encoder and decoder.
@@ -339,10 +343,27 @@ def checked_trainer(trainer: Optional[dict], key: str = "trainer") -> dict:
                          f"{key}.max_steps), got {epochs}")
     if steps is not None and steps == 0:
         raise ValueError(f"{key}.max_steps 0 trains nothing; leave it -1 or set it positive")
+    if trainer.get("fast_dev_run"):
+        raise ValueError(f"{key}.fast_dev_run turns checkpoints off, and a stage keeps what it "
+                         f"learned as one: for a quick check use --{key}.max_steps 1")
     if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ValueError(f"{key}.accelerator {trainer['accelerator']}: this machine has no CUDA "
                          "GPU that torch can use; set it to cpu or auto")
     return trainer
+
+
+def tried_trainer(trainer: dict, key: str) -> None:
+    """Build a Trainer of these settings once, without logs or checkpoints, so that what
+    Lightning refuses (an unknown strategy, ...) is refused before a run's first stage."""
+    lightning = logging.getLogger("pytorch_lightning")
+    level = lightning.level
+    lightning.setLevel(logging.WARNING)  # its device summary belongs to the real Trainer
+    try:
+        pl.Trainer(**{**trainer, "logger": False, "enable_checkpointing": False})
+    except (MisconfigurationException, ValueError) as err:
+        raise ValueError(f"{key}: {err}") from err
+    finally:
+        lightning.setLevel(level)
 
 
 def stage_trainer(out_dir: Path, trainer: Optional[dict]) -> pl.Trainer:
@@ -566,7 +587,7 @@ def check_resumed_settings(folder: Path, finished: bool = False, **sections: Any
     saved = folder / "config.yaml"
     if not saved.is_file():
         return
-    started = yaml.safe_load(saved.read_text()) or {}
+    started = saved_config(saved)
     changed = []
     if started.get("seed") != command_seed():
         changed.append(f"seed ({started.get('seed')!r}, now {command_seed()!r})")
@@ -583,13 +604,26 @@ def check_resumed_settings(folder: Path, finished: bool = False, **sections: Any
                          "or --overwrite true to start again")
 
 
+def saved_config(path: Path) -> dict:
+    """The settings a stage saved in ``path`` (its config.yaml); a clear error if damaged."""
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not readable YAML ({first_lines(err)}); restore it, or pass "
+                         "--overwrite true to start the stage again") from err
+    if not isinstance(saved, (dict, type(None))):
+        raise ValueError(f"{path} holds no settings; restore it, or pass --overwrite true to "
+                         "start the stage again")
+    return saved or {}
+
+
 def check_resumed_encoder(folder: Path, pretrained: str | Path) -> None:
     """Refuse to resume the finetuning interrupted in ``folder`` on another pretrained file than
     the one it started from (its checkpoint holds that encoder)."""
     saved = folder / "config.yaml"
     if not saved.is_file():
         return
-    before = (yaml.safe_load(saved.read_text()) or {}).get("pretrained")
+    before = saved_config(saved).get("pretrained")
     try:  # a path relative to another working folder cannot be compared: let it pass
         before, now = resolve_checkpoint(before or ""), resolve_checkpoint(pretrained)
     except FileNotFoundError:
@@ -641,7 +675,9 @@ def run(data: Optional[SemiSupervisedDataModule] = None, run_dir: Optional[str |
     head.check()
     for key, trainer in (("pretrain_trainer", pretrain_trainer),
                          ("finetune_trainer", finetune_trainer)):
-        checked_trainer(trainer, key)
+        tried_trainer(checked_trainer(trainer, key), key)
+    for stage in ("pretrain", "finetune"):  # a misspelt step is named before any stage trains
+        build_augment(data.hparams[f"{stage}_augment"])
     final = new_run_dir(run_dir)
     with run_folder(final, overwrite, resume) as work:
         def stage_done(name: str) -> bool:

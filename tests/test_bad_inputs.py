@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from datahelpers import class_folder, write_png
+from helpers import run_cli
 from ssl_ae.cli import main
 from ssl_ae.rundir import STAGE_CHECKPOINT
 
@@ -418,3 +419,26 @@ def test_a_checkpoint_away_from_its_split_file_still_refuses_another_test_split(
 def test_options_a_command_would_ignore_are_refused(capsys, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     assert "unrecognized arguments" in cli_error(capsys, *args)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--finetune_trainer.strategy", "bogus"], r"finetune_trainer: .*strategy"),
+    (["--data.finetune_augment", "[{name: HorizontalFlipp}]"], r"HorizontalFlipp"),
+    (["--pretrain_trainer.fast_dev_run", "true"],
+     r"pretrain_trainer.fast_dev_run turns checkpoints off.*--pretrain_trainer.max_steps 1"),
+    (["--data.dataset_kwargs", "{bogus: 1}"],
+     r"data.dataset_kwargs is only read with a Dataset import path as source"),
+    (["--seed", "5000000000"], r"--seed must be below 2\*\*32"),
+])
+def test_run_refuses_a_bad_later_stage_setting_before_its_first_stage(tmp_path, args, message):
+    with pytest.raises(SystemExit, match=message):
+        run_cli("run", "--run-dir", tmp_path / "run", "--pretrain_trainer.max_epochs", 1, *args)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_saved_config_is_named_on_resume(tmp_path):
+    interrupted = tmp_path / "run" / "pretrain.partial"
+    interrupted.mkdir(parents=True)
+    (interrupted / "config.yaml").write_text("seed: [0\n")
+    with pytest.raises(SystemExit, match=r"pretrain.partial/config.yaml is not readable YAML"):
+        run_cli("pretrain", "--run-dir", tmp_path / "run", "--resume", "true")

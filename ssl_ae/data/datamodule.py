@@ -170,6 +170,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         if h.shards_dir:
             raise ValueError(f"data.shards_dir is only read with source 'shards', not "
                              f"{self.source_name!r}; set data.source: shards")
+        given = [k for k in ("dataset_kwargs", "test_dataset_kwargs") if h[k]]
+        if given and "." not in self.source_name:
+            raise ValueError(f"data.{given[0]} is only read with a Dataset import path as source "
+                             f"(e.g. torchvision.datasets.CIFAR10), not {self.source_name!r}; "
+                             "unset it")
         if self.source_name == "folder":
             return load_folder(h.labeled_dir, h.unlabeled_dir, h.manifest, h.channels,
                                h.image_size, h.skip_bad_files, h.test_dir, h.decode_cache)
