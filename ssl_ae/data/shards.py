@@ -212,11 +212,11 @@ class ShardStream(IterableDataset):
         index = json.loads((Path(self.folder) / "index.json").read_text())
         ends = np.cumsum([chunk["chunk_size"] for chunk in index["chunks"]])  # index order
         starts = np.concatenate([[0], ends[:-1]])
-        held = sum(bool(self.keep[a:b].any()) for a, b in zip(starts, ends))
+        holding = sum(bool(self.keep[a:b].any()) for a, b in zip(starts, ends))
         count = readers()[0] * max(workers, 1)
-        if count > held:
+        if count > holding:
             raise ValueError(f"{count} readers (processes x data.num_workers) of {self.folder}, "
-                             f"but only {held} of its chunks hold images to train on and each "
+                             f"but only {holding} of its chunks hold images to train on and each "
                              "reader needs its own: use fewer data.num_workers, or write the "
                              "shards again with a smaller --chunk_bytes")
 
