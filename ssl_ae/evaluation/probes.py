@@ -58,7 +58,8 @@ def standardize(train: np.ndarray, *others: np.ndarray, stats_from: np.ndarray) 
 
 def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                         num_classes: Optional[int] = None, C: float = 1.0) -> np.ndarray:
-    """L2-regularised multinomial logistic regression (``C``: inverse strength). Newton-CG reaches
+    """L2-regularised logistic regression (``C``: inverse strength), multinomial over three or
+    more classes, one sigmoid over two (scikit-learn's choice). Newton-CG reaches
     the same optimum as L-BFGS in about a tenth of the time on thousands of pixels
     (ill-conditioned features)."""
     num_classes = num_classes or int(train_y.max()) + 1
@@ -70,7 +71,8 @@ def logistic_regression(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
 
 def knn(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, neighbours: int = 5,
         num_classes: Optional[int] = None) -> np.ndarray:
-    """Cosine k-nearest neighbours (k capped by the labeled images available)."""
+    """Cosine k-nearest neighbours, each weighted by 1 / its cosine distance (k capped by the
+    labeled images available)."""
     model = KNeighborsClassifier(min(neighbours, len(train_y)), weights="distance", metric="cosine")
     return full_proba(model.fit(train_x, train_y), test_x, num_classes or int(train_y.max()) + 1)
 
