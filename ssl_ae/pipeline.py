@@ -584,10 +584,9 @@ def check_resumed_settings(folder: Path, finished: bool = False, **sections: Any
     ``data``: only those given) than its ``config.yaml`` records: its weights, optimiser state
     and learning-rate schedule are theirs, and the saved config would name settings it never ran
     with."""
-    saved = folder / "config.yaml"
-    if not saved.is_file():
+    started = saved_config(folder)
+    if started is None:
         return
-    started = saved_config(saved)
     changed = []
     if started.get("seed") != command_seed():
         changed.append(f"seed ({started.get('seed')!r}, now {command_seed()!r})")
@@ -604,8 +603,12 @@ def check_resumed_settings(folder: Path, finished: bool = False, **sections: Any
                          "or --overwrite true to start again")
 
 
-def saved_config(path: Path) -> dict:
-    """The settings a stage saved in ``path`` (its config.yaml); a clear error if damaged."""
+def saved_config(folder: Path) -> Optional[dict]:
+    """The settings the stage in ``folder`` saved in its config.yaml (None: it saved none); a
+    clear error if the file is damaged."""
+    path = folder / "config.yaml"
+    if not path.is_file():
+        return None
     try:
         saved = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -620,10 +623,10 @@ def saved_config(path: Path) -> dict:
 def check_resumed_encoder(folder: Path, pretrained: str | Path) -> None:
     """Refuse to resume the finetuning interrupted in ``folder`` on another pretrained file than
     the one it started from (its checkpoint holds that encoder)."""
-    saved = folder / "config.yaml"
-    if not saved.is_file():
+    started = saved_config(folder)
+    if started is None:
         return
-    before = saved_config(saved).get("pretrained")
+    before = started.get("pretrained")
     try:  # a path relative to another working folder cannot be compared: let it pass
         before, now = resolve_checkpoint(before or ""), resolve_checkpoint(pretrained)
     except FileNotFoundError:
