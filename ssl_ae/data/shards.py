@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -27,7 +26,7 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 from tqdm import tqdm
 
-from ..rundir import discard_partial, held, partial_folder, replace_folder
+from ..rundir import stage_folder
 from .sources import ImageSource
 from .transforms import prepared
 
@@ -63,19 +62,7 @@ def write_shards(source: ImageSource, folder: str | Path, fingerprint: str,
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} already exists and is not an empty folder; choose a "
                               "new folder for the shards")
-    partial = partial_folder(folder)
-    if partial.exists():
-        discard_partial(partial, keep_checkpointed=False)  # refused while another writes it
-    partial.mkdir(parents=True)
-    with held(partial):
-        write_into(partial, source, fingerprint, chunk_bytes)
-    replace_folder(partial, folder)
-    return folder
-
-
-def write_into(partial: Path, source: ImageSource, fingerprint: str, chunk_bytes: str) -> None:
-    """Write the chunks and the metadata of ``source`` into ``partial``; remove it on failure."""
-    try:
+    with stage_folder(folder, resumable=False) as partial:  # refused while another writes it
         writer = litdata().streaming.writer.BinaryWriter(str(partial), chunk_bytes=chunk_bytes)
         for i in tqdm(range(len(source.targets)), desc="writing shards", unit="image"):
             writer[i] = {"index": i, "image": source.images[i].numpy()}
@@ -86,9 +73,7 @@ def write_into(partial: Path, source: ImageSource, fingerprint: str, chunk_bytes
                 "test": None if source.test is None else np.asarray(source.test).tolist(),
                 "ids": source.ids, "skipped": source.skipped, "fingerprint": fingerprint}
         (partial / META).write_text(json.dumps(meta))
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    return folder
 
 
 def load_shards(folder: Optional[str]) -> ImageSource:
