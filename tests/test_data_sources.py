@@ -153,6 +153,32 @@ def test_mnist_loads_from_the_original_gz_files_only(tmp_path):
     assert (resized.float().mean() - source.images[:50].float().mean()).abs() < 2  # resized, not changed
 
 
+def test_a_damaged_archive_is_named_and_never_downloaded_over(tmp_path, monkeypatch):
+    root = gz_only_root(tmp_path)
+    damaged = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes()[:-100])  # a copy cut short
+    kept = damaged.read_bytes()
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("download: false went to the network")
+
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    with pytest.raises(ValueError, match=rf"mnist: {damaged} is not the original file \(its MD5 "
+                                         "differs"):
+        load_source("mnist", root)
+    assert damaged.read_bytes() == kept
+
+
+def test_every_archive_of_a_builtin_source_has_a_known_md5():
+    import torchvision
+
+    from ssl_ae.data.sources import TORCHVISION, original_md5
+
+    for spec in TORCHVISION.values():
+        sums = original_md5(getattr(torchvision.datasets, spec.dataset_class))
+        assert all(Path(a).name in sums for a in spec.archives), spec.dataset_class
+
+
 @pytest.mark.slow
 def test_pipeline_runs_on_mnist_from_gz_files(tmp_path):
     root = gz_only_root(tmp_path / "data")

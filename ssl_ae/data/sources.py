@@ -6,6 +6,7 @@ downloading is off or unreachable, the error says which files to place where.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -133,7 +134,13 @@ def torchvision_source(name: str, spec: TorchvisionSpec) -> Callable[[Path, bool
             except (RuntimeError, OSError) as err:
                 if download or not archived:
                     raise _missing(name, spec, root, download, err) from err
-            try:  # the archives are here: torchvision checks their MD5 and unpacks, no network
+            damaged = [a for a in spec.archives if not intact(root / a, original_md5(cls))]
+            if damaged:  # torchvision would download a damaged archive again, over the user's
+                raise ValueError(f"{name}: {', '.join(str(root / a) for a in damaged)} is not the "
+                                 "original file (its MD5 differs: cut short or changed); copy it "
+                                 "again, or pass --data.download true where the network is "
+                                 "reachable")
+            try:  # the intact archives are here: torchvision unpacks them, no network
                 return cls(str(root), download=True, **kwargs)
             except (RuntimeError, OSError) as err:
                 raise _missing(name, spec, root, download, err) from err
@@ -148,6 +155,22 @@ def torchvision_source(name: str, spec: TorchvisionSpec) -> Callable[[Path, bool
                            test=np.arange(len(targets) - n_test, len(targets)))
 
     return load
+
+
+def original_md5(cls) -> dict[str, str]:
+    """The MD5 torchvision knows for each original archive of dataset class ``cls``, by file
+    name."""
+    sums = {os.path.basename(str(name)): md5 for name, md5 in getattr(cls, "resources", [])}
+    if getattr(cls, "tgz_md5", None):
+        sums[cls.filename] = cls.tgz_md5
+    return sums
+
+
+def intact(path: Path, sums: dict[str, str]) -> bool:
+    """Whether the archive at ``path`` has the MD5 torchvision knows for it (unknown: no)."""
+    from torchvision.datasets.utils import check_integrity
+
+    return path.name in sums and check_integrity(str(path), sums[path.name])
 
 
 def _missing(name: str, spec: TorchvisionSpec, root: Path, download: bool,
