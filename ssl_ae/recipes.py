@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .nets.decoders import halvings
 
 GREY: dict[str, Any] = {
     "encoder": "conv", "encoder_kwargs": {"widths": [32, 64]}, "decoder_kwargs": None,
@@ -32,16 +31,9 @@ COLOUR: dict[str, Any] = {
 
 
 def recipe(image_shape: tuple[int, int, int]) -> dict[str, Any]:
-    """The default autoencoder settings for images of shape (channels, height, width). A recipe
-    drops its last stages for a side that 2 ** stages (4 grey, 8 colour) does not divide, so
-    that its decoder can retrace the encoder's resolutions."""
-    out = copy.deepcopy(COLOUR if image_shape[0] == 3 else GREY)
-    widths = out["encoder_kwargs"]["widths"]
-    stages = max(1, halvings(image_shape[1], len(widths)))
-    out["encoder_kwargs"]["widths"] = widths[:stages]
-    if out["decoder_kwargs"] is not None:
-        out["decoder_kwargs"]["widths"] = out["decoder_kwargs"]["widths"][-stages:]
-    return out
+    """The default autoencoder settings for images of shape (channels, height, width), at any
+    side (its conv encoder and decoder take sides that their strides do not divide)."""
+    return copy.deepcopy(COLOUR if image_shape[0] == 3 else GREY)
 
 
 def standardized_head(image_shape: tuple[int, int, int]) -> bool:

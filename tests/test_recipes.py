@@ -44,8 +44,8 @@ def test_own_encoder_arguments_get_the_mirrored_decoder_not_the_recipe_one():
     assert own.build((3, 12, 12)).decoder.spec["widths"] == [4, 4]
 
 
-@pytest.mark.parametrize("channels,size,stages", [(3, 32, 3), (3, 28, 2), (3, 6, 1),
-                                                   (1, 28, 2), (1, 30, 1)])
+@pytest.mark.parametrize("channels,size,stages", [(3, 32, 3), (3, 28, 3), (3, 6, 3), (3, 33, 3),
+                                                   (1, 28, 2), (1, 30, 2), (1, 9, 2)])
 def test_recipes_fit_sides_that_their_strides_do_not_divide(channels, size, stages):
     module = AutoencoderSpec().build((channels, size, size))
     assert len(module.encoder.spec["widths"]) == len(module.decoder.spec["widths"]) == stages

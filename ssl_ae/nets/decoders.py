@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .encoders import check_divisible, resnet_sizes
+from .encoders import halved, resnet_sizes
 from .registry import Registry
 
 decoders = Registry("decoder")
@@ -30,7 +30,8 @@ class ConvDecoder(nn.Module):
 
     Args:
         out_channels: image channels.
-        image_size: height = width of the output; divisible by ``2 ** len(widths)``.
+        image_size: height = width of the output (any side: the encoder's sides rounded up are
+            retraced, and the centre of the last one kept).
         code_dim: size of the code.
         widths: channels of each upsampling stage, from the code side (the encoder's reversed).
     """
@@ -40,8 +41,7 @@ class ConvDecoder(nn.Module):
         super().__init__()
         if not widths:
             raise ValueError("conv decoder: widths must name at least one stage, e.g. [64, 32]")
-        check_divisible(image_size, 2 ** len(widths), "conv decoder")
-        self.side = image_size // 2 ** len(widths)
+        self.side, self.image_size = halved(image_size, len(widths)), image_size
         self.from_code = nn.Linear(code_dim, widths[0] * self.side * self.side)
         chans = [widths[0], *widths]
         layers: list[nn.Module] = []
@@ -54,7 +54,10 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.from_code(z).view(-1, self.first_width, self.side, self.side)
-        return self.stages(torch.relu(h))
+        out = self.stages(torch.relu(h))
+        extra = out.shape[-1] - self.image_size  # a side that the stages' 2 ** n does not divide
+        start = extra // 2
+        return out[..., start:start + self.image_size, start:start + self.image_size] if extra else out
 
 
 @decoders.register("mlp")

@@ -37,22 +37,13 @@ def halved(side: int, times: int) -> int:
     return side
 
 
-def check_divisible(image_size: int, factor: int, name: str) -> None:
-    if image_size % factor:
-        raise ValueError(
-            f"{name}: image_size {image_size} is not divisible by {factor} (2 ** number of widths); "
-            "resize the images or use fewer widths"
-        )
-
-
 @encoders.register("conv")
 class ConvEncoder(Encoder):
     """Stages of 3x3 convolutions, each halving the resolution, then a linear map to the code.
 
     Args:
         in_channels: image channels (1 grey, 3 colour).
-        image_size: height = width of the input; divisible by ``2 ** len(widths)`` unless
-            ``pool``.
+        image_size: height = width of the input (any side: each stage halves it, rounding up).
         code_dim: size of the code.
         widths: channels of each downsampling stage.
         depth: convolutions per stage (the first halves the resolution, the others keep it).
@@ -72,8 +63,6 @@ class ConvEncoder(Encoder):
         if pool < 0:
             raise ValueError(f"conv encoder: pool must be 0 (flatten the last stage) or a grid "
                              f"side of 1 or more, got {pool}")
-        if not pool:
-            check_divisible(image_size, 2 ** len(widths), "conv encoder")
         if depth < 1:
             raise ValueError(f"conv encoder: depth must be 1 or more convolutions per stage, "
                              f"got {depth}")
