@@ -1,3 +1,4 @@
+import io
 import json
 import os
 
@@ -53,6 +54,22 @@ def test_rgba_and_palette_images_are_converted(tmp_path):
         grey, color = pil_to_uint8(img, 1, 4), pil_to_uint8(img, 3, 4)
     assert color.shape == (3, 4, 4) and color[:, 3, 3].tolist() == [0, 0, 255] and color.sum() == 255
     assert grey.shape == (1, 4, 4) and grey[0, 3, 3] == round(0.114 * 255) and grey.sum() == grey[0, 3, 3]
+
+
+@pytest.mark.parametrize("mode, white", [("RGB", (255, 255, 255)), ("L", 255)])
+def test_a_transparent_colour_key_is_composited_like_an_alpha_channel(tmp_path, mode, white):
+    pixels = np.full((4, 4, 3) if mode == "RGB" else (4, 4), 255, np.uint8)
+    pixels[:2] = 60  # the drawing on a white background that the file marks transparent
+    Image.fromarray(pixels, mode).save(tmp_path / "keyed.png", transparency=white)
+    with Image.open(tmp_path / "keyed.png") as img:
+        assert img.mode == mode and "transparency" in img.info
+        read = pil_to_uint8(img, 3, 4)
+    assert (read[:, :2] == 60).all() and (read[:, 2:] == 0).all()  # as RGBA and palette are
+
+
+def test_a_lab_image_reads_in_grey_as_in_colour():
+    lab = Image.new("LAB", (4, 4), (50, 10, 10))
+    assert (pil_to_uint8(lab, 1, 4) == np.asarray(lab.convert("RGB").convert("L"))).all()
 
 
 def test_mixed_modes_and_sizes_in_one_folder_become_one_shape(tmp_path):
@@ -141,6 +158,20 @@ def test_manifest_with_unlabeled_rows_and_unlabeled_folder(tmp_path):
     assert src.ids[-1] == "deep/x.png" and src.ids[-2] == "imgs/5.png"
     assert {4, 5, 6} <= set(split.unlabeled)
     assert not {4, 5, 6} & set(split.test + split.labeled)
+
+
+def test_a_manifest_column_beyond_path_and_label_is_named(tmp_path):
+    for i in range(4):
+        write_png(tmp_path / f"{i}.png", i)
+    rows = ["path,label,split"] + [f"{i}.png,{'ab'[i % 2]},{'test' if i > 1 else 'train'}"
+                                   for i in range(4)]
+    (tmp_path / "m.csv").write_text("\n".join(rows))
+    with pytest.raises(ValueError, match=r"m.csv has a column split beside path,label, which a "
+                                         r"manifest does not read: every row would be trained on"):
+        load_folder(manifest=str(tmp_path / "m.csv"))
+    (tmp_path / "m.csv").write_text("\n".join(r.replace("split", "notes") for r in rows))
+    with pytest.warns(UserWarning, match=r"m.csv: columns notes are not read"):
+        assert len(load_folder(manifest=str(tmp_path / "m.csv")).targets) == 4
 
 
 def test_manifest_missing_paths_are_listed(tmp_path):
@@ -314,11 +345,21 @@ def test_deep_images_get_their_brightness_from_their_mode(values, mode, expected
 def test_a_grey_image_first_does_not_make_a_colour_folder_grey(tmp_path):
     folder = class_folder(tmp_path / "photos", {"a": 3, "b": 3})
     for i, path in enumerate(sorted(folder.rglob("*.png"))[1:]):
-        write_png(path, 90 + i, mode="RGB")
+        Image.fromarray(np.full((8, 8, 3), (90 + i, 40, 200), np.uint8)).save(path)
     with pytest.warns(UserWarning, match=r"5 of 6 images are colour though the first, .*a.000\.png"):
         source = load_folder(labeled_dir=str(folder))
     assert source.shape == (3, 8, 8)
     assert load_folder(labeled_dir=str(folder), channels=1).shape == (1, 8, 8)  # as asked
+
+
+def test_grey_scans_saved_as_rgb_keep_a_folder_grey(tmp_path):
+    folder = class_folder(tmp_path / "scans", {"a": 3, "b": 3})
+    write_png(folder / "a" / "000.png", 77, mode="RGB")  # the same scan, saved as R = G = B
+    source = load_folder(labeled_dir=str(folder))
+    assert source.shape == (1, 8, 8) and int(source.images[0].max()) == 77
+    assert load_folder(labeled_dir=str(folder), channels=3).shape == (3, 8, 8)  # as asked
+    Image.fromarray(np.full((8, 8, 3), (77, 10, 10), np.uint8)).save(folder / "b" / "000.png")
+    assert load_folder(labeled_dir=str(folder)).shape == (3, 8, 8)  # one colour image: colour
 
 
 def test_photos_stand_upright_as_their_exif_orientation_says(tmp_path):
@@ -330,6 +371,22 @@ def test_photos_stand_upright_as_their_exif_orientation_says(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "a" / "turned.png", exif=exif)
     image = load_folder(labeled_dir=str(tmp_path)).images[0, 0].numpy()
     np.testing.assert_array_equal(image, np.rot90(pixels, -1))  # the top row is now the right column
+
+
+def test_a_photo_with_a_damaged_exif_block_is_read_and_turned(tmp_path):
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    pixels[0, :] = 255
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Cam"
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", exif=exif.tobytes(), quality=95)
+    # the camera-make tag's number changed to one Pillow cannot write back (struct.error)
+    damaged = buffer.getvalue().replace(b"\x01\x0f\x00\x02", b"\x01\x40\x00\x02", 1)
+    assert damaged != buffer.getvalue()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "turned.jpg").write_bytes(damaged)
+    image = load_folder(labeled_dir=str(tmp_path)).images[0, 0].numpy().astype(int)
+    assert np.abs(image - np.rot90(pixels[..., 0], -1)).max() < 40  # JPEG's error, not a turn
 
 
 def test_images_beside_the_class_subfolders_are_named_as_left_out(tmp_path):
@@ -393,12 +450,20 @@ def test_a_broken_link_is_an_unreadable_file_named_with_its_target(tmp_path):
     assert source.skipped == [str(gone)] and len(source.targets) == 6
 
 
-def test_split_folders_given_as_class_folders_are_refused(tmp_path):
-    class_folder(tmp_path / "data" / "train", {"cat": 2, "dog": 2})
-    class_folder(tmp_path / "data" / "test", {"cat": 2, "dog": 2}, offset=100)
-    with pytest.raises(ValueError, match=r"the subfolders of .*data are test, train: splits, not "
+@pytest.mark.parametrize("splits", [["train", "test"], ["train", "test", "unlabeled"],
+                                    ["seg_train", "seg_test", "seg_pred"]])
+def test_split_folders_given_as_class_folders_are_refused(tmp_path, splits):
+    for i, split in enumerate(splits):  # e.g. STL-10's unlabeled/, Kaggle's seg_pred/ beside them
+        class_folder(tmp_path / "data" / split, {"cat": 2, "dog": 2}, offset=100 * i)
+    with pytest.raises(ValueError, match=rf"the subfolders of .*data include "
+                                         rf"{', '.join(sorted(splits))}: splits, not "
                                          "classes; give the folder of training images"):
         load_folder(labeled_dir=str(tmp_path / "data"))
+
+
+def test_one_class_named_like_a_split_is_a_class(tmp_path):
+    root = class_folder(tmp_path / "vehicles", {"bus": 2, "train": 2})  # CIFAR-100 has "train"
+    assert load_folder(labeled_dir=str(root)).classes == ["bus", "train"]
 
 
 def test_a_class_named_with_decomposed_accents_is_one_class_with_a_manifest_label(tmp_path):

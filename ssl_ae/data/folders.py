@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import unicodedata
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -33,15 +34,17 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from . import decode_cache as decoded
-from .images import in_common_channels, natural_channels, pil_to_uint8
+from .images import in_common_channels, natural_channels, read_pixels, upright
 from .sources import ImageSource
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff",
                   ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
-SPLIT_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation", "dev"}
+SPLIT_WORDS = {"train", "training", "test", "testing", "val", "valid", "validation", "dev",
+               "unlabeled", "unlabelled", "pred"}
+SPLIT_COLUMNS = {"split", "set", "subset", "fold", "partition", "is_test", "test"}
 BAD_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
@@ -74,6 +77,11 @@ class Item:
 
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and not name.startswith(".")
+
+
+def names_a_split(name: str) -> bool:
+    """Whether a folder name reads as a dataset split (``test``, ``seg_train``, ``val-images``)."""
+    return bool(set(re.split(r"[^a-z]+", name.lower())) & SPLIT_WORDS)
 
 
 def class_name(name: str) -> str:
@@ -116,9 +124,10 @@ def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
     if not classes:
         raise ValueError(f"data.{key}: {root} has no class subfolders; put the images of "
                          "each class in a subfolder named after the class")
-    if all(d.name.lower() in SPLIT_NAMES for d in classes):
-        raise ValueError(f"data.{key}: the subfolders of {root} are "
-                         f"{', '.join(d.name for d in classes)}: splits, not classes; give the "
+    splits = [d.name for d in classes if names_a_split(d.name)]
+    if len(splits) == len(classes) or len(splits) > 1:
+        raise ValueError(f"data.{key}: the subfolders of {root} include "
+                         f"{', '.join(splits)}: splits, not classes; give the "
                          "folder of training images (one subfolder per class) as "
                          "data.labeled_dir and the folder of test images as data.test_dir")
     strays = sorted(f.name for f in root.iterdir() if f.is_file() and is_image_name(f.name))
@@ -182,6 +191,15 @@ def manifest_items(manifest: str) -> list[Item]:
                          f"{err.start}); save it as UTF-8 (\"CSV UTF-8\" in a spreadsheet)") from err
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
         raise ValueError(f"data.manifest: {csv_path} must start with the header line 'path,label'")
+    extra = [c.strip() for c in rows[0][2:] if c.strip()]
+    if any(c.lower() in SPLIT_COLUMNS for c in extra):
+        raise ValueError(f"data.manifest: {csv_path} has a column {', '.join(extra)} beside "
+                         "path,label, which a manifest does not read: every row would be "
+                         "trained on. Put the test images in a class folder of their own "
+                         "(data.test_dir: one subfolder per class), and drop the column")
+    if extra:
+        warnings.warn(f"data.manifest: {csv_path}: columns {', '.join(extra)} are not read "
+                      "(a manifest reads path,label)", stacklevel=2)
     items, missing = [], []
     for line, row in enumerate(rows[1:], start=2):
         if not row or not "".join(row).strip():
@@ -219,11 +237,10 @@ def decode(path: str, channels: Optional[int], size: int) -> tuple[np.ndarray, b
         raise UnidentifiedImageError("not in an image format Pillow reads") from None
     with opened as img:
         img.load()
-        upright = ImageOps.exif_transpose(img)
+        turned = upright(img)
         digest = hashlib.blake2b(raw, digest_size=DIGEST_BYTES).digest()
-        own = natural_channels(upright)
-        return (pil_to_uint8(upright, channels or own, size), digest, own,
-                upright.size != (size, size))
+        pixels, own = read_pixels(turned, channels, size)
+        return pixels, digest, own, turned.size != (size, size)
 
 
 def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],

@@ -6,9 +6,29 @@ from typing import Any, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+EXIF_ORIENTATION = 0x0112
+TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+         4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+         6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (phone photos). A damaged EXIF block, which
+    Pillow's ``exif_transpose`` cannot rewrite, does not make the pixels unreadable: the
+    orientation tag alone is read, or the image is kept as stored."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # struct.error, TypeError, ... from rewriting the damaged block
+        try:
+            turn = TURNS.get(img.getexif().get(EXIF_ORIENTATION))
+        except Exception:
+            turn = None
+        return img.transpose(turn) if turn is not None else img
 
 
 def natural_channels(img: Image.Image) -> int:
@@ -31,16 +51,31 @@ def in_common_channels(arrays: list[np.ndarray]) -> list[np.ndarray]:
     return [np.broadcast_to(a, (channels, *a.shape[1:])) for a in arrays]
 
 
+def read_pixels(img: Image.Image, channels: Optional[int], size: int) -> tuple[np.ndarray, int]:
+    """:func:`pil_to_uint8` in ``channels``, or (None) in the image's own channels, and those
+    channels: a colour file whose three channels are equal everywhere (a grey scan saved as RGB)
+    counts as grey, so one such file does not make a folder of grey images colour."""
+    own = natural_channels(img)
+    pixels = pil_to_uint8(img, channels or own, size)
+    if own == 3 and (pixels[1:] == pixels[:1]).all():
+        own = 1
+        pixels = pixels if channels else pixels[:1]
+    return pixels, own
+
+
 def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
     """A PIL image as a uint8 (channels, size, size) array.
 
-    Transparency (RGBA, LA, palette with a transparent colour) is composited onto black; 16- and
+    Transparency (RGBA, LA, a transparent colour of a palette, grey or RGB image) is composited
+    onto black; 16- and
     32-bit integer images are read as 0..65535, float images as 0..1; grey conversion uses
     PIL's ITU-R 601 luma; the image is resized (squashed, not cropped) to
     ``size`` x ``size`` with antialiased bilinear filtering.
     """
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("P", "L", "RGB") and "transparency" in img.info:  # a transparent colour key
+        img = img.convert("LA" if img.mode == "L" else "RGBA")
+    elif img.mode == "P":
+        img = img.convert("RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
@@ -49,6 +84,8 @@ def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
         arr = np.asarray(img, dtype=np.float64)
         top = 1.0 if img.mode == "F" else 65535.0  # by mode, never by the image's own values
         img = Image.fromarray(np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8))
+    if channels == 1 and img.mode not in ("1", "L"):
+        img = img.convert("RGB")  # LAB, HSV, ... reach grey only through RGB
     img = img.convert("L" if channels == 1 else "RGB")
     if img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR)

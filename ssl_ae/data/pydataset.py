@@ -30,9 +30,8 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from PIL import ImageOps
 
-from .images import in_common_channels, natural_channels, pil_to_uint8, to_pil
+from .images import in_common_channels, read_pixels, to_pil, upright
 from .sources import ImageSource
 
 
@@ -98,13 +97,13 @@ def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
     for i in range(count):
         try:
             image, label = _split_item(ds[i])
-            img = ImageOps.exif_transpose(to_pil(image))
+            img = upright(to_pil(image))
             if size is None:
                 w, h = img.size
                 if w != h:
                     raise ValueError(f"images are {w}x{h}, not square: set data.image_size")
                 size = w
-            arrays.append(pil_to_uint8(img, channels or natural_channels(img), size))
+            arrays.append(read_pixels(img, channels, size)[0])
         except Exception as err:  # the user's Dataset may raise anything: name the item
             kind = "" if isinstance(err, ValueError) else f"{type(err).__name__}: "
             raise ValueError(f"{where}, item {i}: {kind}{err}") from err
