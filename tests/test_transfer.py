@@ -185,6 +185,38 @@ def test_hub_weights_offline_name_the_file_to_place(monkeypatch):
         backbone("torchvision:resnet18", "hub")
 
 
+class Payload:
+    def __reduce__(self):
+        return print, ("code in a weights file ran",)
+
+
+def test_hub_weights_in_the_cache_are_read_weights_only(tmp_path, monkeypatch, capsys):
+    from torchvision.models import get_model_weights, resnet18
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cache = tmp_path / "hub" / "checkpoints" / get_model_weights("resnet18").DEFAULT.url.split("/")[-1]
+    cache.parent.mkdir(parents=True)
+    torch.save({"conv1.weight": Payload()}, cache)  # placed by hand, as the offline error advises
+    with pytest.raises(ValueError, match=r"resnet18-\w+.pth, the cached weights of "
+                                         r"torchvision:resnet18, is no readable weights-only"):
+        backbone("torchvision:resnet18", "hub")
+    assert "ran" not in capsys.readouterr().out
+    original = resnet18().state_dict()
+    torch.save(original, cache)
+    loaded = backbone("torchvision:resnet18", "hub").body.state_dict()
+    assert torch.equal(loaded["conv1.weight"], original["conv1.weight"])
+
+
+def test_safetensors_weights_saved_from_a_ddp_model_load_as_torch_files_do(tmp_path):
+    save_file = pytest.importorskip("safetensors.torch").save_file
+    from torchvision.models import resnet18
+
+    original = resnet18().state_dict()
+    save_file({f"module.{k}": v for k, v in original.items()}, tmp_path / "w.safetensors")
+    loaded = backbone("torchvision:resnet18", tmp_path / "w.safetensors").body.state_dict()
+    assert torch.equal(loaded["conv1.weight"], original["conv1.weight"])
+
+
 def test_backbone_run_rebuilds_without_its_weights_file(tmp_path):
     """The checkpoint holds the backbone's weights: finetuning needs no weights file, and the
     rebuilt encoder gives the pretrained codes."""

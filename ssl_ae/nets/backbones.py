@@ -146,12 +146,17 @@ def hub_state_dict(name: str) -> dict:
     from torchvision import models
 
     chosen = models.get_model_weights(name).DEFAULT
-    try:
-        return chosen.get_state_dict(progress=True, check_hash=True)
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(chosen.url).name
+    try:  # weights only: a file placed in the cache by hand is not checked against its hash
+        state = chosen.get_state_dict(progress=True, check_hash=True, weights_only=True)
     except Exception as err:
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(chosen.url).name
+        if cache.is_file():
+            raise ValueError(f"{cache}, the cached weights of torchvision:{name}, is no readable "
+                             f"weights-only state_dict ({first_lines(err)}); delete it, and run "
+                             f"again online or place the original {chosen.url} there") from err
         raise offline_error(f"torchvision:{name}", err, f"{chosen.url} and place it at {cache}") \
             from err
+    return tensors_only(state, cache, "place the original file there")
 
 
 def offline_error(model: str, err: Exception, what: str) -> OSError:
@@ -176,7 +181,7 @@ def read_state_dict(file: Path) -> dict:
         from safetensors.torch import load_file
 
         try:
-            return load_file(file)
+            return tensors_only(load_file(file), file, advice)
         except Exception as err:
             raise ValueError(f"{file} holds no state_dict that safetensors can read "
                              f"({first_lines(err)}); {advice}") from err
@@ -184,6 +189,12 @@ def read_state_dict(file: Path) -> dict:
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
+    return tensors_only(state, file, advice)
+
+
+def tensors_only(state, file: Path, advice: str) -> dict:
+    """``state`` if it is a dict of names to tensors (a ``module.`` prefix, as a DDP-wrapped
+    model saves it, dropped); else an error naming ``file``."""
     odd = [k for k, v in state.items() if not isinstance(v, torch.Tensor)] \
         if isinstance(state, dict) else None
     if odd is None or odd:
