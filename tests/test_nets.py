@@ -1,3 +1,5 @@
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -71,11 +73,52 @@ def test_mlp_takes_any_number_of_layers():
 def test_registry_remembers_spec_and_names_known_choices():
     enc = create_encoder("conv", in_channels=1, image_size=8, code_dim=5, widths=(8, 16))
     assert enc.spec == {"name": "conv", "in_channels": 1, "image_size": 8, "code_dim": 5,
-                        "widths": (8, 16)}
+                        "widths": (8, 16), "depth": 1, "pool": 0, "code": "linear"}  # defaults too
     with pytest.raises(ValueError, match="unknown encoder 'vit'; known: backbone, conv, mlp, resnet"):
         create_encoder("vit")
     with pytest.raises(ValueError, match="unknown code 'tanh'; known: linear, sigmoid, gaussian"):
         create_encoder("conv", code="tanh")
+
+
+def test_a_net_built_with_its_defaults_is_rebuilt_from_its_checkpoint(tmp_path):
+    from ssl_ae.checkpoints import load_autoencoder
+    from ssl_ae.modules import AutoencoderModule
+    from ssl_ae.objectives import create_objective
+
+    module = AutoencoderModule(create_encoder("conv"), create_decoder("conv"),
+                               create_objective("plain"))  # 1 channel, 28 px by default
+    record = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
+    module.on_save_checkpoint(record)
+    torch.save(record, tmp_path / "last.ckpt")
+    rebuilt = load_autoencoder(tmp_path / "last.ckpt", (1, 28, 28))
+    assert torch.equal(rebuilt.encoder.head.linear.weight, module.encoder.head.linear.weight)
+
+
+def test_every_registered_net_records_a_spec_that_a_weights_only_load_reads(tmp_path):
+    from ssl_ae.nets.encoders import encoders
+    from ssl_ae.nets.heads import heads
+    from ssl_ae.objectives.base import objectives
+
+    fill = {"model": "torchvision:resnet18", "in_dim": 4, "num_classes": 2, "graph_size": 8}
+    for registry in (encoders, decoders, heads, objectives):
+        for name in registry.names():
+            builder = registry._builder(name)
+            required = [p.name for p in inspect.signature(builder).parameters.values()
+                        if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
+            spec = registry.create(name, **{key: fill[key] for key in required}).spec
+            torch.save(spec, tmp_path / "spec.pt")
+            assert torch.load(tmp_path / "spec.pt", weights_only=True) == spec, (registry.kind, name)
+
+
+def test_a_path_argument_is_recorded_as_plain_text():
+    from pathlib import Path
+
+    from ssl_ae.nets.registry import Registry
+
+    nets = Registry("net")
+    nets.register("reads")(lambda weights=None: nn.Identity())
+    assert nets.create("reads", weights=Path("/w/file.pt")).spec == {"name": "reads",
+                                                                      "weights": "/w/file.pt"}
 
 
 @pytest.mark.parametrize("side", [10, 15, 27, 33])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, Callable, Optional
 
 from torch import nn
@@ -16,8 +17,8 @@ class Registry:
     >>> encoders = Registry("encoder")
     >>> @encoders.register("tiny")
     ... def tiny(in_dim: int = 4): return nn.Linear(in_dim, 2)
-    >>> encoders.create("tiny", in_dim=3).spec
-    {'name': 'tiny', 'in_dim': 3}
+    >>> encoders.create("tiny").spec
+    {'name': 'tiny', 'in_dim': 4}
     """
 
     def __init__(self, kind: str):
@@ -69,9 +70,20 @@ class Registry:
         return sorted(self._builders)
 
     def create(self, name: str, **kwargs: Any) -> nn.Module:
-        net = self._builder(name)(**kwargs)
-        net.spec = {"name": name, **kwargs}
+        builder = self._builder(name)
+        net = builder(**kwargs)
+        net.spec = {"name": name, **recorded(builder, kwargs)}
         return net
+
+
+def recorded(builder: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a net was built with as plain data: its defaults included (a checkpoint
+    then rebuilds it the same, whatever a later version defaults to), paths as strings."""
+    params = inspect.signature(builder).parameters.values()
+    defaults = {p.name: p.default for p in params if p.default is not p.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: os.fspath(v) if isinstance(v, os.PathLike) else v
+            for k, v in {**defaults, **kwargs}.items()}
 
 
 TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false",
