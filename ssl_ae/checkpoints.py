@@ -48,7 +48,7 @@ def load_classifier(path: str | Path, image_shape: tuple[int, int, int] | None =
     """Rebuild a finetuned classifier (encoder and head) and load its weights."""
     checkpoint = load_checkpoint(path, kind="classifier")
     encoder = rebuild_encoder(checkpoint, image_shape)
-    head = create_head(**checkpoint[CHECKPOINT_KEY]["head"])
+    head = create_head(**registered(checkpoint, "head"))
     hparams = checkpoint["hyper_parameters"]
     module = ClassifierModule(encoder, head, hparams["num_classes"],
                               freeze_encoder=hparams["freeze_encoder"],
@@ -62,6 +62,17 @@ def load_weights(net: nn.Module, weights: dict, path: Path) -> None:
         net.load_state_dict(weights)
     except RuntimeError as err:
         raise ValueError(f"{path}: weights do not fit the recorded architecture: {err}") from err
+
+
+def registered(checkpoint: dict, part: str) -> dict:
+    """The recorded spec of ``part`` (decoder or head), refused by name where it was not built
+    from the registry."""
+    spec = checkpoint[CHECKPOINT_KEY][part]
+    if not spec or "name" not in spec:
+        raise ValueError(f"{checkpoint['path']}: its {part} was not built from the registry, so "
+                         "it cannot be rebuilt; load the checkpoint's state_dict in Python into "
+                         f"your own {part}")
+    return spec
 
 
 def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) -> nn.Module:
@@ -95,9 +106,10 @@ def load_autoencoder(path: str | Path,
     """Rebuild a pretrained autoencoder (encoder, decoder, objective) and load its weights."""
     checkpoint = load_checkpoint(path)
     info = checkpoint[CHECKPOINT_KEY]
+    objective = info["objective"]  # None: the module's default, plain MSE
     module = AutoencoderModule(rebuild_encoder(checkpoint, image_shape),
-                               create_decoder(**info["decoder"]),
-                               create_objective(**info["objective"]))
+                               create_decoder(**registered(checkpoint, "decoder")),
+                               create_objective(**objective) if objective else None)
     load_weights(module, checkpoint["state_dict"], checkpoint["path"])
     return module
 

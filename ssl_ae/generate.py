@@ -65,14 +65,14 @@ def write_samples(module: nn.Module, test_images: torch.Tensor, out_dir: Path, n
         steps: images per interpolation row.
         seed: seed of the prior codes and of the pairs chosen.
     """
+    if 2 * pairs > len(test_images):  # before anything is written
+        raise ValueError(f"pairs={pairs} needs {2 * pairs} test images, there are "
+                         f"{len(test_images)}; ask for fewer pairs")
     written = []
     if getattr(module.objective, "needs_code", None) == "gaussian":
         written.append(out_dir / "prior_samples.png")
         save_grid(sample_prior(module, num, seed), written[-1], ncols=8,
                   title=f"{num} samples from the prior N(0, I)")
-    if 2 * pairs > len(test_images):
-        raise ValueError(f"pairs={pairs} needs {2 * pairs} test images, there are "
-                         f"{len(test_images)}; ask for fewer pairs")
     pick = torch.randperm(len(test_images), generator=torch.Generator().manual_seed(seed))
     x = test_images[pick[:2 * pairs]].float() / 255
     rows = [interpolate(module, x[2 * i], x[2 * i + 1], steps) for i in range(pairs)]

@@ -87,11 +87,36 @@ def test_a_net_built_with_its_defaults_is_rebuilt_from_its_checkpoint(tmp_path):
 
     module = AutoencoderModule(create_encoder("conv"), create_decoder("conv"),
                                create_objective("plain"))  # 1 channel, 28 px by default
+    rebuilt = load_autoencoder(save_module(module, tmp_path / "last.ckpt"), (1, 28, 28))
+    assert torch.equal(rebuilt.encoder.head.linear.weight, module.encoder.head.linear.weight)
+
+
+def save_module(module, path):
     record = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
     module.on_save_checkpoint(record)
-    torch.save(record, tmp_path / "last.ckpt")
-    rebuilt = load_autoencoder(tmp_path / "last.ckpt", (1, 28, 28))
-    assert torch.equal(rebuilt.encoder.head.linear.weight, module.encoder.head.linear.weight)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(record, path)
+    return path
+
+
+def test_a_checkpoint_with_parts_of_ones_own_loads_or_names_the_part(tmp_path):
+    from ssl_ae.checkpoints import load_autoencoder, load_classifier
+    from ssl_ae.modules import AutoencoderModule, ClassifierModule
+
+    def encoder():
+        return create_encoder("mlp", in_channels=1, image_size=8, code_dim=4)
+
+    plain = AutoencoderModule(encoder(), create_decoder("mlp", out_channels=1, image_size=8,
+                                                        code_dim=4))  # no objective: plain MSE
+    path = save_module(plain, tmp_path / "plain" / "last.ckpt")
+    assert torch.equal(load_autoencoder(path).decoder.net[0].weight, plain.decoder.net[0].weight)
+    own = AutoencoderModule(encoder(), nn.Sequential(nn.Linear(4, 64), nn.Unflatten(1, (1, 8, 8))))
+    with pytest.raises(ValueError, match=r"own.last.ckpt: its decoder was not built from the "
+                                         "registry"):
+        load_autoencoder(save_module(own, tmp_path / "own" / "last.ckpt"))
+    classifier = ClassifierModule(encoder(), nn.Linear(4, 3), 3)
+    with pytest.raises(ValueError, match="its head was not built from the registry"):
+        load_classifier(save_module(classifier, tmp_path / "head" / "last.ckpt"))
 
 
 def test_every_registered_net_records_a_spec_that_a_weights_only_load_reads(tmp_path):

@@ -487,3 +487,33 @@ def test_a_mask_hides_at_least_one_patch_and_never_all():
     assert (few.sum((1, 2, 3)) == 4).all() and (many.sum((1, 2, 3)) == 15 * 4).all()
     with pytest.raises(ValueError, match="makes a 8x8 image one patch"):
         patch_mask(torch.Size([4, 1, 8, 8]), 8, 0.5)
+
+
+def test_a_vae_report_with_few_test_images_interpolates_fewer_pairs(tmp_path):
+    import types
+
+    import numpy as np
+
+    from ssl_ae.data.splits import Split
+    from ssl_ae.evaluation.report import write_report
+    from ssl_ae.evaluation.results import Row
+    from ssl_ae.generate import write_samples
+
+    vae = pipeline.AutoencoderSpec(objective="vae").build((1, 8, 8))
+    images = (torch.rand(24, 1, 8, 8) * 255).to(torch.uint8)
+    with pytest.raises(ValueError, match="pairs=4 needs 8 test images, there are 6"):
+        write_samples(vae, images[:6], tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+    record = {"state_dict": vae.state_dict(), "hyper_parameters": dict(vae.hparams)}
+    vae.on_save_checkpoint(record)
+    (tmp_path / "pre").mkdir()
+    torch.save(record, tmp_path / "pre" / "last.ckpt")
+    targets = np.repeat(np.arange(3), 8)
+    test = np.concatenate([np.flatnonzero(targets == c)[:2] for c in range(3)])  # 6 test images
+    split = Split.make(targets, labels_per_class=2, seed=0, test=test, class_names=["a", "b", "c"])
+    data = types.SimpleNamespace(source=types.SimpleNamespace(images=images, targets=targets,
+                                                              classes=["a", "b", "c"]),
+                                 split=split, image_shape=(1, 8, 8), source_name="few")
+    write_report([Row("frozen encoder + linear head", True, 2, 0, 0.5, 0.5, 0.5, 0.1)],
+                 tmp_path / "report", tmp_path / "pre" / "last.ckpt", data)
+    assert (tmp_path / "report" / "interpolations.png").is_file()

@@ -95,9 +95,9 @@ def write_report(rows: list[Row], out_dir: str | Path, pretrained: str | Path, d
                          "choice among rows, not a model chosen on the test images.",
                          selection_table(summary),
                          "![accuracy against budget](selection_curve.png)"]
-        if getattr(autoencoder.objective, "needs_code", None) == "gaussian":
+        if getattr(autoencoder.objective, "needs_code", None) == "gaussian" and len(test) >= 2:
             written = generate.write_samples(autoencoder, data.source.images[torch.as_tensor(test)],
-                                             work)
+                                             work, pairs=min(4, len(test) // 2))
             sections += [f"![{p.stem}]({p.name})" for p in written]
         (work / "report.md").write_text(
             f"# Few-label evaluation: `{data.source_name}`\n\n"
