@@ -46,9 +46,12 @@ def save_reconstructions(module, images_uint8: torch.Tensor, path: Path, n: int 
     module = module.eval().cpu()
     x = images_uint8[:n].float() / 255
     recon = module(x).clamp(0, 1)
+    cols = min(8, len(x))
     pairs = torch.stack([x, recon], 1)
-    rows = [pairs[i:i + 8].transpose(0, 1).flatten(0, 1) for i in range(0, len(x), 8)]
-    grid = image_grid(torch.cat(rows), ncols=min(8, len(x)))
+    blank = pairs.new_ones(-len(pairs) % cols, *pairs.shape[1:])  # a short last row stays paired
+    pairs = torch.cat([pairs, blank])
+    rows = [pairs[i:i + cols].transpose(0, 1).flatten(0, 1) for i in range(0, len(pairs), cols)]
+    grid = image_grid(torch.cat(rows), ncols=cols)
     save_figure(grid, path, "test images (odd rows) and their reconstructions (even rows)")
 
 
@@ -144,6 +147,8 @@ def feature_map(codes: np.ndarray, targets: np.ndarray, labeled: np.ndarray, pat
                                        replace=False), labeled])
     is_labeled = np.isin(shown, labeled)
     x = codes[shown]
+    if x.shape[1] < 2:  # a one-number code: its map is a line
+        x = np.pad(x, ((0, 0), (0, 2 - x.shape[1])))
     maps = {"PCA": PCA(2, random_state=seed).fit_transform(x),
             "t-SNE": TSNE(2, init="pca", random_state=seed,
                           perplexity=min(30, len(x) - 1)).fit_transform(x)}
