@@ -438,6 +438,14 @@ def test_linked_folders_are_followed_once_and_a_link_to_an_enclosing_folder_ends
                                   "a/more/002.png", "b/000.png", "b/001.png"]
 
 
+def test_a_folder_reached_directly_and_through_a_link_keeps_its_real_name(tmp_path):
+    root = class_folder(tmp_path / "lab", {"a": 2, "b": 2})
+    class_folder(root / "a", {"2023": 2}, offset=100)
+    (root / "a" / "latest").symlink_to(root / "a" / "2023", target_is_directory=True)
+    ids = load_folder(labeled_dir=str(root)).ids
+    assert [i for i in ids if "2023" in i or "latest" in i] == ["a/2023/000.png", "a/2023/001.png"]
+
+
 def test_a_broken_link_is_an_unreadable_file_named_with_its_target(tmp_path):
     root = class_folder(tmp_path / "lab", {"a": 3, "b": 3})
     gone = root / "a" / "gone.png"

@@ -269,3 +269,11 @@ def test_a_dataset_photo_stands_upright_as_its_exif_orientation_says(tmp_path):
     with Image.open(tmp_path / "photo.png") as photo:
         arrays, *_ = read_dataset([(photo, 0)], "photos", 3, 4)
     assert arrays[0][:, 0, 3].tolist() == [255, 255, 255]  # now the top-right corner
+
+
+def test_an_image_of_an_unreadable_shape_is_named_with_the_shape_given():
+    from ssl_ae.data.images import to_pil
+
+    with pytest.raises(ValueError, match=r"shape \(32, 32, 3\): expected an \(H, W\) or \(H, W, "
+                                         r"1\|3\|4\) array, or a \(1\|3\|4, H, W\) tensor"):
+        to_pil(torch.zeros(32, 32, 3))  # a tensor laid out as an array

@@ -65,6 +65,18 @@ def test_explicit_labeled_file_by_path_and_index(tmp_path):
         SemiSupervisedDataModule(source="folder", labeled_dir=str(root), labeled_file=str(listing)).setup()
 
 
+def test_a_labeled_file_names_an_accented_folder_however_the_accent_was_typed(tmp_path):
+    decomposed = "cafe\u0301"  # as macOS writes the folder's name; "café" typed elsewhere
+    root = class_folder(tmp_path / "lab", {decomposed: 6, "tea": 6})
+    listing = tmp_path / "labeled.txt"
+    listing.write_text("caf\u00e9/001.png\ntea/002.png\n", encoding="utf-8")
+    data = SemiSupervisedDataModule(source="folder", labeled_dir=str(root),
+                                    labeled_file=str(listing), test_fraction=0.3)
+    data.setup()
+    assert [data.source.ids[i] for i in data.split.labeled] == [f"{decomposed}/001.png",
+                                                                  "tea/002.png"]
+
+
 def test_labeled_file_that_leaves_a_class_without_labels_is_warned_about(tmp_path):
     root = class_folder(tmp_path / "lab", {"a": 6, "b": 6, "c": 6})
     listing = tmp_path / "labeled.txt"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
@@ -245,6 +246,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise FileNotFoundError(f"data.labeled_file: {path} is not a file")
         ids: dict[str, int] = {}
         for i, name in enumerate(self.source.ids or []):
+            name = unicodedata.normalize("NFC", name)  # an accent typed as one or two characters
             ids[name] = -2 if name in ids else i  # -2: the name is ambiguous
         chosen, unknown = [], []
         # utf-8-sig: Notepad starts UTF-8 with a byte-order mark; select writes the bytes of
@@ -254,7 +256,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             entry = line.strip()
             if not entry or entry.startswith("#"):
                 continue
-            index = int(entry) if entry.isdigit() else ids.get(entry.replace("\\", "/"), -1)
+            index = int(entry) if entry.isdigit() else ids.get(
+                unicodedata.normalize("NFC", entry.replace("\\", "/")), -1)
             if index == -2:
                 raise ValueError(f"data.labeled_file: {entry!r} names several images (found in "
                                  "more than one folder); list it by index instead")

@@ -92,7 +92,8 @@ def class_name(name: str) -> str:
 def list_images(folder: Path) -> list[str]:
     """Image files under ``folder``, recursively, as paths relative to it in pathlib's order
     (part by part); hidden files and folders skipped, linked folders followed (each folder
-    once, so a link to an enclosing folder is no loop). Plain strings: a folder of 100,000
+    once, under its real name where it is also reached directly, so a link to an enclosing
+    folder is no loop). Plain strings: a folder of 100,000
     images is listed in a fraction of a second."""
     found: list[str] = []
     prefix = len(os.path.join(str(folder), ""))
@@ -103,7 +104,10 @@ def list_images(folder: Path) -> list[str]:
             dirnames[:] = []
             continue
         seen.add((here.st_dev, here.st_ino))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        # real folders before links, each by name: a folder reached both ways is named the
+        # same on every filesystem, whatever order its directory lists
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")),
+                             key=lambda d: (os.path.islink(os.path.join(dirpath, d)), d))
         found += [os.path.join(dirpath, f)[prefix:] for f in filenames if is_image_name(f)]
     return sorted(found, key=lambda p: p.split(os.sep))
 

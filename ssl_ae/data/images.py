@@ -101,6 +101,7 @@ def to_pil(image: Any) -> Image.Image:
     """
     if isinstance(image, Image.Image):
         return image
+    given = tuple(image.shape) if hasattr(image, "shape") else np.shape(image)
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu()
         if image.ndim == 3:
@@ -122,8 +123,8 @@ def to_pil(image: Any) -> Image.Image:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-        raise ValueError(f"cannot read an image of shape {tuple(np.asarray(image).shape)}: "
-                         "expected (H, W), (H, W, 1|3|4) or a (1|3|4, H, W) tensor")
+        raise ValueError(f"cannot read an image of shape {given}: expected an (H, W) or "
+                         "(H, W, 1|3|4) array, or a (1|3|4, H, W) tensor")
     return Image.fromarray(arr)
 
 
