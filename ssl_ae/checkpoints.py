@@ -9,6 +9,7 @@ from .data import SemiSupervisedDataModule
 from .modules import AutoencoderModule, ClassifierModule
 from .modules.saved_state import CHECKPOINT_KEY
 from .nets import create_decoder, create_encoder, create_head
+from .nets.encoders import encoders
 from .objectives import create_objective
 from .rundir import resolve_checkpoint, saved_split
 from .safe_load import read_weights_only
@@ -81,6 +82,7 @@ def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) 
     if "name" not in spec:
         raise ValueError(f"{checkpoint['path']}: encoder was not built from the registry, so it "
                          "cannot be rebuilt; load it in Python and pass it to ClassifierModule")
+    spec = encoders.completed(spec)
     if image_shape is not None:
         expected = (spec.get("in_channels"), spec.get("image_size"), spec.get("image_size"))
         if tuple(image_shape) != expected:

@@ -51,6 +51,13 @@ from .safe_load import first_lines
 NET_ARGS = ("in_channels", "out_channels", "image_size", "code_dim", "code")
 
 
+def same_setting(a: Any, b: Any) -> bool:
+    """Equal settings, a list and a tuple of the same values included (YAML gives lists)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
 @dataclass
 class AutoencoderSpec:
     """Which autoencoder to pretrain. A field left None takes the default of the data's kind of
@@ -143,8 +150,13 @@ class AutoencoderSpec:
                   earlier: Optional[dict] = None) -> "AutoencoderSpec":
         """A copy whose encoder fields are the earlier run's."""
         fields = transfer.encoder_fields(earlier or self.earlier_run(), image_shape)
-        clash = [name for name in fields if name != "decoder_kwargs"
+        clash = [name for name in fields if name not in ("decoder_kwargs", "encoder_kwargs")
                  and getattr(self, name) is not None and getattr(self, name) != fields[name]]
+        given, recorded = self.encoder_kwargs or {}, fields["encoder_kwargs"]
+        if self.encoder_kwargs is not None and any(  # the earlier run's own settings may be repeated
+                key not in recorded or not same_setting(value, recorded[key])
+                for key, value in given.items()):
+            clash.append("encoder_kwargs")
         if clash:
             raise ValueError(f"model.init_from fixes the encoder, so leave model.{clash[0]} "
                              f"unset (the earlier run has {fields[clash[0]]!r})")

@@ -12,6 +12,7 @@ from torch import nn
 
 from .checkpoints import load_weights
 from .modules.saved_state import CHECKPOINT_KEY
+from .nets.encoders import encoders
 
 SHAPE_KEYS = ("name", "in_channels", "out_channels", "image_size", "code_dim", "code")
 
@@ -24,6 +25,7 @@ def encoder_fields(checkpoint: dict, image_shape: tuple[int, int, int]) -> dict[
     if "name" not in encoder:
         raise ValueError(f"model.init_from {checkpoint['path']}: its encoder was not built from "
                          "the registry, so it cannot be rebuilt")
+    encoder = encoders.completed(encoder)
     expected = (encoder.get("in_channels"), encoder.get("image_size"), encoder.get("image_size"))
     if tuple(image_shape) != expected:
         raise ValueError(f"model.init_from {checkpoint['path']}: its encoder takes images of shape "

@@ -99,6 +99,24 @@ def save_module(module, path):
     return path
 
 
+def test_a_checkpoint_whose_spec_left_the_defaults_out_is_rebuilt_with_them(tmp_path):
+    from ssl_ae.checkpoints import load_checkpoint, load_encoder
+    from ssl_ae.modules import AutoencoderModule
+    from ssl_ae.modules.saved_state import CHECKPOINT_KEY
+    from ssl_ae.objectives import create_objective
+    from ssl_ae.transfer import encoder_fields
+
+    module = AutoencoderModule(create_encoder("conv"), create_decoder("conv"),
+                               create_objective("plain"))
+    path = save_module(module, tmp_path / "last.ckpt")
+    record = torch.load(path, weights_only=True)
+    record[CHECKPOINT_KEY]["encoder"] = {"name": "conv"}  # as versions before 2026-12-03 wrote it
+    torch.save(record, path)
+    encoder = load_encoder(path, (1, 28, 28))
+    assert torch.equal(encoder.head.linear.weight, module.encoder.head.linear.weight)
+    assert encoder_fields(load_checkpoint(path), (1, 28, 28))["code_dim"] == 32
+
+
 def test_a_checkpoint_with_parts_of_ones_own_loads_or_names_the_part(tmp_path):
     from ssl_ae.checkpoints import load_autoencoder, load_classifier
     from ssl_ae.modules import AutoencoderModule, ClassifierModule
@@ -151,6 +169,8 @@ def test_conv_autoencoder_takes_a_side_its_strides_do_not_divide(side):
     encoder = create_encoder("conv", in_channels=3, image_size=side, code_dim=4, widths=[4, 8, 8])
     decoder = create_decoder("conv", out_channels=3, image_size=side, code_dim=4, widths=[8, 8, 4])
     assert decoder(encoder(torch.rand(2, 3, side, side))).shape == (2, 3, side, side)
+    backbone = create_decoder("backbone", image_size=side, code_dim=4, widths=[8, 8, 4])
+    assert backbone(torch.rand(2, 4)).shape == (2, 3, side, side)
 
 
 @pytest.mark.parametrize("name", ["linear", "mlp"])

@@ -56,6 +56,7 @@ def test_init_from_at_a_lower_encoder_lr_moves_the_encoder_less(tiny_run, tmp_pa
 @pytest.mark.parametrize("option, message", [
     ({"code_dim": 64}, "leave model.code_dim unset"),
     ({"encoder": "mlp"}, "leave model.encoder unset"),
+    ({"encoder_kwargs": {"widths": [16, 32]}}, "leave model.encoder_kwargs unset"),
     ({"encoder_lr": -1.0}, "model.encoder_lr must be 0"),
     ({"objective": "vae"}, "its encoder has a 'linear' code layer, and objective 'vae' needs a "
                            "'gaussian' one; choose another objective"),
@@ -63,6 +64,12 @@ def test_init_from_at_a_lower_encoder_lr_moves_the_encoder_less(tiny_run, tmp_pa
 def test_init_from_refuses_settings_that_contradict_it(tiny_run, option, message):
     with pytest.raises(ValueError, match=message):
         AutoencoderSpec(init_from=str(tiny_run), **option).build(DIGITS)
+
+
+def test_init_from_takes_the_earlier_runs_own_encoder_settings_repeated(tiny_run):
+    """A pretrain config.yaml reused with init_from repeats the settings the run recorded."""
+    spec = AutoencoderSpec(init_from=str(tiny_run), encoder_kwargs={"widths": [32, 64]})
+    assert spec.resolved(DIGITS).encoder_kwargs["widths"] == [32, 64]
 
 
 def test_init_from_carries_a_projector_whose_settings_are_written_otherwise():

@@ -21,7 +21,7 @@ import torch
 
 from ..safe_load import first_lines
 
-VERSION = 4  # bump when the decoding itself changes
+VERSION = 3  # bump when the decoding itself changes
 KEEP = 8  # entries kept: the most recently used
 
 

@@ -37,14 +37,14 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from . import decode_cache as decoded
-from .images import in_common_channels, natural_channels, read_pixels, upright
+from .images import in_common_channels, natural_channels, pil_to_uint8, upright
 from .sources import ImageSource
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff",
                   ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
-SPLIT_WORDS = {"train", "training", "test", "testing", "val", "valid", "validation", "dev",
-               "unlabeled", "unlabelled", "pred"}
-SPLIT_COLUMNS = {"split", "set", "subset", "fold", "partition", "is_test", "test"}
+SPLIT_ROLES = {"train": "train", "training": "train", "test": "test", "testing": "test",
+               "val": "test", "valid": "test", "validation": "test", "dev": "test",
+               "pred": "pred", "unlabeled": "unlabeled", "unlabelled": "unlabeled"}
 BAD_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
@@ -79,9 +79,10 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and not name.startswith(".")
 
 
-def names_a_split(name: str) -> bool:
-    """Whether a folder name reads as a dataset split (``test``, ``seg_train``, ``val-images``)."""
-    return bool(set(re.split(r"[^a-z]+", name.lower())) & SPLIT_WORDS)
+def split_roles(name: str) -> set[str]:
+    """The dataset splits a folder name reads as (``test``, ``seg_train``, ``val-images``: one
+    each; most class names: none)."""
+    return {SPLIT_ROLES[w] for w in re.split(r"[\W\d_]+", name.lower()) if w in SPLIT_ROLES}
 
 
 def class_name(name: str) -> str:
@@ -92,8 +93,8 @@ def class_name(name: str) -> str:
 def list_images(folder: Path) -> list[str]:
     """Image files under ``folder``, recursively, as paths relative to it in pathlib's order
     (part by part); hidden files and folders skipped, linked folders followed (each folder
-    once, under its real name where it is also reached directly, so a link to an enclosing
-    folder is no loop). Plain strings: a folder of 100,000
+    once, so a link to an enclosing folder is no loop; a folder beside a link to it keeps
+    its own name). Plain strings: a folder of 100,000
     images is listed in a fraction of a second."""
     found: list[str] = []
     prefix = len(os.path.join(str(folder), ""))
@@ -128,8 +129,11 @@ def class_folder_items(labeled_dir: str, test: bool = False) -> list[Item]:
     if not classes:
         raise ValueError(f"data.{key}: {root} has no class subfolders; put the images of "
                          "each class in a subfolder named after the class")
-    splits = [d.name for d in classes if names_a_split(d.name)]
-    if len(splits) == len(classes) or len(splits) > 1:
+    roles = {d.name: split_roles(d.name) for d in classes}
+    splits = [name for name, role in roles.items() if role]
+    # split folders: each named a split, or names of two different splits among them (not
+    # freight_train and passenger_train, or covid_test_negative and _positive: classes)
+    if all(name.lower() in SPLIT_ROLES for name in roles) or len(set().union(*roles.values())) > 1:
         raise ValueError(f"data.{key}: the subfolders of {root} include "
                          f"{', '.join(splits)}: splits, not classes; give the "
                          "folder of training images (one subfolder per class) as "
@@ -196,11 +200,15 @@ def manifest_items(manifest: str) -> list[Item]:
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
         raise ValueError(f"data.manifest: {csv_path} must start with the header line 'path,label'")
     extra = [c.strip() for c in rows[0][2:] if c.strip()]
-    if any(c.lower() in SPLIT_COLUMNS for c in extra):
-        raise ValueError(f"data.manifest: {csv_path} has a column {', '.join(extra)} beside "
-                         "path,label, which a manifest does not read: every row would be "
-                         "trained on. Put the test images in a class folder of their own "
-                         "(data.test_dir: one subfolder per class), and drop the column")
+    for column, name in enumerate(rows[0][2:], start=2):
+        held_out = {row[column].strip() for row in rows[1:] if len(row) > column
+                    and split_roles(row[column]) & {"test"}}
+        if held_out:
+            raise ValueError(f"data.manifest: {csv_path}'s column {name.strip()} marks rows "
+                             f"{', '.join(sorted(held_out))}, but a manifest reads only "
+                             "path,label: those rows would be trained on. Put the test images "
+                             "in a class folder of their own (data.test_dir: one subfolder per "
+                             "class) and leave them out of the manifest")
     if extra:
         warnings.warn(f"data.manifest: {csv_path}: columns {', '.join(extra)} are not read "
                       "(a manifest reads path,label)", stacklevel=2)
@@ -243,8 +251,9 @@ def decode(path: str, channels: Optional[int], size: int) -> tuple[np.ndarray, b
         img.load()
         turned = upright(img)
         digest = hashlib.blake2b(raw, digest_size=DIGEST_BYTES).digest()
-        pixels, own = read_pixels(turned, channels, size)
-        return pixels, digest, own, turned.size != (size, size)
+        own = natural_channels(turned)
+        return (pil_to_uint8(turned, channels or own, size), digest, own,
+                turned.size != (size, size))
 
 
 def first_shape(items: list[Item], channels: Optional[int], size: Optional[int],

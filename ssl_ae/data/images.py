@@ -51,18 +51,6 @@ def in_common_channels(arrays: list[np.ndarray]) -> list[np.ndarray]:
     return [np.broadcast_to(a, (channels, *a.shape[1:])) for a in arrays]
 
 
-def read_pixels(img: Image.Image, channels: Optional[int], size: int) -> tuple[np.ndarray, int]:
-    """:func:`pil_to_uint8` in ``channels``, or (None) in the image's own channels, and those
-    channels: a colour file whose three channels are equal everywhere (a grey scan saved as RGB)
-    counts as grey, so one such file does not make a folder of grey images colour."""
-    own = natural_channels(img)
-    pixels = pil_to_uint8(img, channels or own, size)
-    if own == 3 and (pixels[1:] == pixels[:1]).all():
-        own = 1
-        pixels = pixels if channels else pixels[:1]
-    return pixels, own
-
-
 def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
     """A PIL image as a uint8 (channels, size, size) array.
 

@@ -31,7 +31,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .images import in_common_channels, read_pixels, to_pil, upright
+from .images import in_common_channels, natural_channels, pil_to_uint8, to_pil, upright
 from .sources import ImageSource
 
 
@@ -103,7 +103,7 @@ def read_dataset(ds, where: str, channels: Optional[int], size: Optional[int]
                 if w != h:
                     raise ValueError(f"images are {w}x{h}, not square: set data.image_size")
                 size = w
-            arrays.append(read_pixels(img, channels, size)[0])
+            arrays.append(pil_to_uint8(img, channels or natural_channels(img), size))
         except Exception as err:  # the user's Dataset may raise anything: name the item
             kind = "" if isinstance(err, ValueError) else f"{type(err).__name__}: "
             raise ValueError(f"{where}, item {i}: {kind}{err}") from err

@@ -143,11 +143,8 @@ def backbone_decoder(out_channels: int = 3, image_size: int = 32, code_dim: int 
                      widths: tuple[int, ...] = (128, 64, 32)) -> ConvDecoder:
     """The decoder of a :class:`~ssl_ae.nets.backbones.BackboneEncoder`: a conv decoder from
     the code to the data's images, using the last of ``widths`` that 2 ** stages divides the
-    image side by."""
+    image side by (all of them for an odd side)."""
     if not widths:
         raise ValueError("backbone decoder: widths must name at least one stage, e.g. [128, 64]")
-    stages = halvings(image_size, len(widths))
-    if stages == 0:
-        raise ValueError(f"backbone decoder: image_size {image_size} is odd; resize the images "
-                         "to an even side")
+    stages = halvings(image_size, len(widths)) or len(widths)  # an odd side: all, cropped
     return ConvDecoder(out_channels, image_size, code_dim, tuple(widths[-stages:]))

@@ -69,6 +69,12 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._builders)
 
+    def completed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A recorded ``spec`` with the defaults its constructor has now where it leaves them out
+        (checkpoints written before specs recorded defaults)."""
+        kwargs = {k: v for k, v in spec.items() if k != "name"}
+        return {"name": spec["name"], **recorded(self._builder(spec["name"]), kwargs)}
+
     def create(self, name: str, **kwargs: Any) -> nn.Module:
         builder = self._builder(name)
         net = builder(**kwargs)
