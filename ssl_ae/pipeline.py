@@ -153,7 +153,7 @@ class AutoencoderSpec:
         clash = [name for name in fields if name not in ("decoder_kwargs", "encoder_kwargs")
                  and getattr(self, name) is not None and getattr(self, name) != fields[name]]
         given, recorded = self.encoder_kwargs or {}, fields["encoder_kwargs"]
-        if self.encoder_kwargs is not None and any(  # the earlier run's own settings may be repeated
+        if self.encoder_kwargs is not None and any(  # the earlier run's own may be repeated
                 key not in recorded or not same_setting(value, recorded[key])
                 for key, value in given.items()):
             clash.append("encoder_kwargs")

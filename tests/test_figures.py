@@ -6,7 +6,8 @@ from torch import nn
 from ssl_ae.evaluation import figures
 
 
-def test_reconstructions_keep_each_row_of_originals_above_its_reconstructions(tmp_path, monkeypatch):
+def test_reconstructions_keep_each_row_of_originals_above_its_reconstructions(tmp_path,
+                                                                            monkeypatch):
     grids = []
     monkeypatch.setattr(figures, "save_figure", lambda grid, path, title: grids.append(grid))
     white = torch.full((12, 1, 4, 4), 255, dtype=torch.uint8)

@@ -150,7 +150,8 @@ def test_every_registered_net_records_a_spec_that_a_weights_only_load_reads(tmp_
                         if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
             spec = registry.create(name, **{key: fill[key] for key in required}).spec
             torch.save(spec, tmp_path / "spec.pt")
-            assert torch.load(tmp_path / "spec.pt", weights_only=True) == spec, (registry.kind, name)
+            loaded = torch.load(tmp_path / "spec.pt", weights_only=True)
+            assert loaded == spec, (registry.kind, name)
 
 
 def test_a_path_argument_is_recorded_as_plain_text():

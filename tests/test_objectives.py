@@ -346,6 +346,26 @@ def test_siamese_decodes_the_first_view_to_its_clean_crop_and_matches_projected_
     assert {k.split(".")[0] for k in objective.state_dict()} == {"projector"}
 
 
+def test_siamese_views_at_a_smaller_side_are_decoded_at_the_full_side():
+    torch.manual_seed(0)
+    encoder = create_encoder("conv", in_channels=3, image_size=16, code_dim=4, widths=[4, 8],
+                             pool=2)
+    decoder = create_decoder("conv", out_channels=3, image_size=16, code_dim=4, widths=[8, 4])
+    objective = Siamese(view_scale=0.75, projector=[8, 4])
+    objective.attach(encoder)
+    seen = []
+    x = torch.rand(6, 3, 16, 16)
+    terms = objective(lambda inp: seen.append(inp) or encoder(inp), decoder, x)
+    assert seen[-1].shape == (12, 3, 12, 12) and terms["recon"].shape == (6, 3, 16, 16)
+    assert torch.isfinite(terms["loss"])
+    flat = create_encoder("conv", in_channels=3, image_size=16, code_dim=4, widths=[4, 8])
+    with pytest.raises(ValueError, match="view_scale 0.75 shows the encoder smaller views, which "
+                                         "a flattened last stage cannot take"):
+        Siamese(view_scale=0.75).attach(flat)
+    with pytest.raises(ValueError, match=r"view_scale must be in \(0, 1\], got 0"):
+        Siamese(view_scale=0)
+
+
 def test_siamese_without_reconstruction_never_calls_the_decoder():
     objective = Siamese(recon=0.0, projector=[])
     encoder = nn.Flatten()

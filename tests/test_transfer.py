@@ -201,7 +201,8 @@ def test_hub_weights_in_the_cache_are_read_weights_only(tmp_path, monkeypatch, c
     from torchvision.models import get_model_weights, resnet18
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    cache = tmp_path / "hub" / "checkpoints" / get_model_weights("resnet18").DEFAULT.url.split("/")[-1]
+    url = get_model_weights("resnet18").DEFAULT.url
+    cache = tmp_path / "hub" / "checkpoints" / url.split("/")[-1]
     cache.parent.mkdir(parents=True)
     torch.save({"conv1.weight": Payload()}, cache)  # placed by hand, as the offline error advises
     with pytest.raises(ValueError, match=r"resnet18-\w+.pth, the cached weights of "

@@ -94,8 +94,8 @@ def list_images(folder: Path) -> list[str]:
     """Image files under ``folder``, recursively, as paths relative to it in pathlib's order
     (part by part); hidden files and folders skipped, linked folders followed (each folder
     once, so a link to an enclosing folder is no loop; a folder beside a link to it keeps
-    its own name). Plain strings: a folder of 100,000
-    images is listed in a fraction of a second."""
+    its own name). Plain strings: a folder of 100,000 images is listed in a fraction of a
+    second."""
     found: list[str] = []
     prefix = len(os.path.join(str(folder), ""))
     seen: set[tuple[int, int]] = set()

@@ -55,9 +55,8 @@ def pil_to_uint8(img: Image.Image, channels: int, size: int) -> np.ndarray:
     """A PIL image as a uint8 (channels, size, size) array.
 
     Transparency (RGBA, LA, a transparent colour of a palette, grey or RGB image) is composited
-    onto black; 16- and
-    32-bit integer images are read as 0..65535, float images as 0..1; grey conversion uses
-    PIL's ITU-R 601 luma; the image is resized (squashed, not cropped) to
+    onto black; 16- and 32-bit integer images are read as 0..65535, float images as 0..1; grey
+    conversion uses PIL's ITU-R 601 luma; the image is resized (squashed, not cropped) to
     ``size`` x ``size`` with antialiased bilinear filtering.
     """
     if img.mode in ("P", "L", "RGB") and "transparency" in img.info:  # a transparent colour key

@@ -55,9 +55,9 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.from_code(z).view(-1, self.first_width, self.side, self.side)
         out = self.stages(torch.relu(h))
-        extra = out.shape[-1] - self.image_size  # a side that the stages' 2 ** n does not divide
-        start = extra // 2
-        return out[..., start:start + self.image_size, start:start + self.image_size] if extra else out
+        start = (out.shape[-1] - self.image_size) // 2  # a side that 2 ** stages does not divide
+        end = start + self.image_size
+        return out[..., start:end, start:end]
 
 
 @decoders.register("mlp")

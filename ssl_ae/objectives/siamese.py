@@ -3,6 +3,7 @@ codes of the two views made to find each other in the batch (InfoNCE through a p
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .base import Objective, objectives
@@ -37,15 +38,23 @@ class Siamese(Objective):
             ``[]`` compares the codes themselves. Each view's codes go through it as a batch
             of their own (BatchNorm statistics per view), as in the measured runs.
         loss: reconstruction loss.
+        view_scale: side of the views the encoder sees, as a fraction of the image's (each crop
+            downsampled, antialiased; the decoder still reconstructs it at the full side): a
+            cheaper step (0.75: 1.6x on CIFAR-10's recipe), and the encoder learns objects at
+            a smaller scale than it is shown them later (as FixRes). Needs an encoder that
+            pools its last stage (conv ``pool`` 1 or more, resnet, backbone).
     """
 
     def __init__(self, min_area: float = 0.2, flip: bool = True, jitter: float = 0.4,
                  jitter_p: float = 0.8, grey_p: float = 0.2, noise: float = 0.05,
                  recon: float = 1.0, contrast: float = 1.0, temperature: float = 0.2,
-                 projector: tuple[int, ...] = (512, 128), loss: str = "mse"):
+                 projector: tuple[int, ...] = (512, 128), loss: str = "mse",
+                 view_scale: float = 1.0):
         super().__init__(loss)
         if not 0 < min_area <= 1:
             raise ValueError(f"min_area must be in (0, 1], got {min_area}")
+        if not 0 < view_scale <= 1:
+            raise ValueError(f"view_scale must be in (0, 1], got {view_scale}")
         if not (0 <= jitter < 1 and 0 <= jitter_p <= 1 and 0 <= grey_p <= 1 and noise >= 0):
             raise ValueError("jitter must be in [0, 1), jitter_p and grey_p in [0, 1] and noise "
                              f">= 0, got {jitter}, {jitter_p}, {grey_p} and {noise}")
@@ -56,13 +65,27 @@ class Siamese(Objective):
         self.grey_p, self.noise = grey_p, noise
         self.recon, self.contrast, self.temperature = recon, contrast, temperature
         self.projector_widths = list(projector)
+        self.view_scale = view_scale
         self.projector: nn.Module = nn.Identity()
+
+    def shrunk(self, crops: torch.Tensor) -> torch.Tensor:
+        if self.view_scale == 1:
+            return crops
+        side = max(1, round(crops.shape[-1] * self.view_scale))
+        return F.interpolate(crops, size=(side, side), mode="bilinear", antialias=True,
+                             align_corners=False)
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         x = random_grey(colour_jitter(x, self.jitter, self.jitter_p), self.grey_p)
         return x + self.noise * torch.randn_like(x) if self.noise else x
 
     def attach(self, encoder: nn.Module) -> None:
+        spec = getattr(encoder, "spec", {})
+        if self.view_scale < 1 and (spec.get("name") == "mlp" or (
+                spec.get("name") == "conv" and not spec.get("pool"))):
+            raise ValueError(f"objective siamese: view_scale {self.view_scale} shows the encoder "
+                             "smaller views, which a flattened last stage cannot take; give the "
+                             "conv encoder pool: 1 or more, or leave view_scale at 1")
         if not (self.projector_widths and self.contrast):
             return
         dims = [encoder.code_dim, *self.projector_widths]
@@ -76,7 +99,7 @@ class Siamese(Objective):
             return super().forward(encoder, decoder, x)
         views = 2 if self.contrast else 1
         crops = resized_crop(torch.cat([x] * views), self.min_area, self.flip)
-        codes = encoder(self.corrupt(crops))
+        codes = encoder(self.corrupt(self.shrunk(crops)))
         first, second = codes[:len(x)], codes[len(x):]
         terms: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=x.device)
