@@ -66,8 +66,8 @@ def load_weights(net: nn.Module, weights: dict, path: Path) -> None:
 
 
 def registered(checkpoint: dict, part: str) -> dict:
-    """The recorded spec of ``part`` (decoder or head), refused by name where it was not built
-    from the registry."""
+    """The recorded spec of ``part`` (encoder, decoder or head), refused by name where it was
+    not built from the registry."""
     spec = checkpoint[CHECKPOINT_KEY][part]
     if not spec or "name" not in spec:
         raise ValueError(f"{checkpoint['path']}: its {part} was not built from the registry, so "
@@ -78,11 +78,7 @@ def registered(checkpoint: dict, part: str) -> dict:
 
 def rebuild_encoder(checkpoint: dict, image_shape: tuple[int, int, int] | None) -> nn.Module:
     """The encoder described by a checkpoint, checked against the data's image shape."""
-    spec = dict(checkpoint[CHECKPOINT_KEY]["encoder"] or {})
-    if "name" not in spec:
-        raise ValueError(f"{checkpoint['path']}: encoder was not built from the registry, so it "
-                         "cannot be rebuilt; load it in Python and pass it to ClassifierModule")
-    spec = encoders.completed(spec)
+    spec = encoders.completed(registered(checkpoint, "encoder"))
     if image_shape is not None:
         expected = (spec.get("in_channels"), spec.get("image_size"), spec.get("image_size"))
         if tuple(image_shape) != expected:

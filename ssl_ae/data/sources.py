@@ -134,7 +134,8 @@ def torchvision_source(name: str, spec: TorchvisionSpec) -> Callable[[Path, bool
             except (RuntimeError, OSError) as err:
                 if download or not archived:
                     raise _missing(name, spec, root, download, err) from err
-            damaged = [a for a in spec.archives if not intact(root / a, original_md5(cls))]
+            sums = original_md5(cls)
+            damaged = [a for a in spec.archives if not intact(root / a, sums)]
             if damaged:  # torchvision would download a damaged archive again, over the user's
                 raise ValueError(f"{name}: {', '.join(str(root / a) for a in damaged)} is not the "
                                  "original file (its MD5 differs: cut short or changed); copy it "
