@@ -10,7 +10,7 @@ import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Optional
 
 import numpy as np
@@ -49,13 +49,6 @@ from .safe_load import first_lines
 
 # What the package itself passes to every encoder and decoder.
 NET_ARGS = ("in_channels", "out_channels", "image_size", "code_dim", "code")
-
-
-def same_setting(a: Any, b: Any) -> bool:
-    """Equal settings, a list and a tuple of the same values included (YAML gives lists)."""
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return list(a) == list(b)
-    return a == b
 
 
 @dataclass
@@ -154,7 +147,7 @@ class AutoencoderSpec:
                  and getattr(self, name) is not None and getattr(self, name) != fields[name]]
         given, recorded = self.encoder_kwargs or {}, fields["encoder_kwargs"]
         if self.encoder_kwargs is not None and any(  # the earlier run's own may be repeated
-                key not in recorded or not same_setting(value, recorded[key])
+                key not in recorded or as_saved(value) != as_saved(recorded[key])
                 for key, value in given.items()):
             clash.append("encoder_kwargs")
         if clash:
@@ -453,6 +446,23 @@ def plain_section(value: Any) -> Any:
     return asdict(value) if hasattr(value, "__dataclass_fields__") else value
 
 
+class SettingsDumper(yaml.SafeDumper):
+    """YAML of settings, paths written as text (a data module given a ``Path`` keeps it)."""
+
+
+SettingsDumper.add_multi_representer(PurePath, lambda dumper, path: dumper.represent_str(str(path)))
+
+
+def settings_yaml(value: Any) -> str:
+    return yaml.dump(value, Dumper=SettingsDumper, sort_keys=False)
+
+
+def as_saved(value: Any) -> Any:
+    """A setting as config.yaml gives it back: a spec's fields, tuples as lists and paths as
+    text, at any depth."""
+    return yaml.safe_load(settings_yaml(plain_section(value)))
+
+
 def command_seed() -> Optional[int]:
     """The seed of weights and shuffling the command set (``PL_GLOBAL_SEED``), if any."""
     seed = os.environ.get("PL_GLOBAL_SEED")
@@ -464,7 +474,7 @@ def save_config(folder: Path, **sections: Any) -> None:
     plain = {k: plain_section(v) for k, v in sections.items()}
     if command_seed() is not None:
         plain = {"seed": command_seed(), **plain}
-    (folder / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
+    (folder / "config.yaml").write_text(settings_yaml(plain))
 
 
 def start_from_seed() -> None:
@@ -603,7 +613,7 @@ def check_resumed_settings(folder: Path, finished: bool = False, **sections: Any
     if started.get("seed") != command_seed():
         changed.append(f"seed ({started.get('seed')!r}, now {command_seed()!r})")
     for name, value in sections.items():
-        now = yaml.safe_load(yaml.safe_dump(plain_section(value))) or {}
+        now = as_saved(value) or {}
         before = started.get(name) or {}
         keys = now if name == "data" else dict.fromkeys([*before, *now])
         changed += [f"{name}.{key} ({before.get(key)!r}, now {now.get(key)!r})"

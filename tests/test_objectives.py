@@ -359,9 +359,11 @@ def test_siamese_views_at_a_smaller_side_are_decoded_at_the_full_side():
     assert seen[-1].shape == (12, 3, 12, 12) and terms["recon"].shape == (6, 3, 16, 16)
     assert torch.isfinite(terms["loss"])
     flat = create_encoder("conv", in_channels=3, image_size=16, code_dim=4, widths=[4, 8])
-    with pytest.raises(ValueError, match="view_scale 0.75 shows the encoder smaller views, which "
-                                         "a flattened last stage cannot take"):
-        Siamese(view_scale=0.75).attach(flat)
+    mlp = create_encoder("mlp", in_channels=3, image_size=16, code_dim=4)
+    for fixed in (flat, mlp):
+        with pytest.raises(ValueError, match="view_scale 0.75 shows the encoder smaller views, "
+                                             "which it cannot take"):
+            Siamese(view_scale=0.75).attach(fixed)
     with pytest.raises(ValueError, match=r"view_scale must be in \(0, 1\], got 0"):
         Siamese(view_scale=0)
 

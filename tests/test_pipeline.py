@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from helpers import QUIET, ROOT, read_json, run_cli
+from datahelpers import class_folder
 from ssl_ae import pipeline
 from ssl_ae.rundir import STAGE_CHECKPOINT
 from ssl_ae.evaluation import probes
@@ -253,6 +254,19 @@ def test_python_stages_default_to_the_cli_trainer_settings(tmp_path):
     with open(tmp_path / "pretrain" / "metrics.csv") as f:
         epochs = {int(row["epoch"]) for row in csv.DictReader(f) if row["epoch"]}
     assert max(epochs) == pipeline.PRETRAIN_TRAINER["max_epochs"] - 1
+
+
+def test_a_folder_given_as_a_path_object_is_saved_as_text_and_resumes(tmp_path):
+    folder = class_folder(tmp_path / "images", {"a": 6, "b": 6})
+    data = SemiSupervisedDataModule(source="folder", labeled_dir=folder, labels_per_class=1,
+                                    image_size=8, batch_size=4)
+    trainer = {"max_epochs": 1, "enable_progress_bar": False}
+    pipeline.pretrain(data, tmp_path / "run", trainer=trainer)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["labeled_dir"] == str(folder)
+    (tmp_path / "run").rename(tmp_path / "run.partial")
+    pipeline.pretrain(data, tmp_path / "run", trainer=trainer, resume=True)
+    assert (tmp_path / "run" / STAGE_CHECKPOINT).is_file()
 
 
 def test_resuming_on_another_split_is_refused_and_keeps_the_interrupted_stage(tiny_run, tmp_path):

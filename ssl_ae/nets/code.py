@@ -51,11 +51,13 @@ class CodeLayer(nn.Module):
 
 class Encoder(nn.Module):
     """Base of the built-in encoders: ``body`` (image -> flat features), then ``head`` (a
-    :class:`CodeLayer`). Subclasses set both, and ``code_dim``.
+    :class:`CodeLayer`). Subclasses set both, and ``code_dim``; ``takes_any_size`` is False
+    where the body only takes images of the side it was built for.
     """
 
     body: nn.Module
     head: CodeLayer
+    takes_any_size: bool = True
 
     @property
     def code_dim(self) -> int:

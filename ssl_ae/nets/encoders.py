@@ -75,6 +75,7 @@ class ConvEncoder(Encoder):
         if pool:
             side = min(side, int(pool))
             layers.append(nn.AdaptiveAvgPool2d(side))
+        self.takes_any_size = bool(pool)
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.head = CodeLayer(widths[-1] * side * side, code_dim, code)
 
@@ -91,6 +92,8 @@ class MLPEncoder(Encoder):
         hidden: width of each hidden layer, in order (any number, none included).
         code: kind of code layer: ``linear``, ``sigmoid`` or ``gaussian``.
     """
+
+    takes_any_size = False
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, code_dim: int = 32,
                  hidden: tuple[int, ...] = (256,), code: str = "linear"):

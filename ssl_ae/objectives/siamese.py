@@ -80,12 +80,11 @@ class Siamese(Objective):
         return x + self.noise * torch.randn_like(x) if self.noise else x
 
     def attach(self, encoder: nn.Module) -> None:
-        spec = getattr(encoder, "spec", {})
-        if self.view_scale < 1 and (spec.get("name") == "mlp" or (
-                spec.get("name") == "conv" and not spec.get("pool"))):
+        if self.view_scale < 1 and not getattr(encoder, "takes_any_size", True):
             raise ValueError(f"objective siamese: view_scale {self.view_scale} shows the encoder "
-                             "smaller views, which a flattened last stage cannot take; give the "
-                             "conv encoder pool: 1 or more, or leave view_scale at 1")
+                             "smaller views, which it cannot take (an MLP, or a conv encoder "
+                             "that flattens its last stage); give the conv encoder pool: 1 or "
+                             "more, or leave view_scale at 1")
         if not (self.projector_widths and self.contrast):
             return
         dims = [encoder.code_dim, *self.projector_widths]
