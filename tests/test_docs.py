@@ -1,9 +1,15 @@
-"""The README and docs/ link only to files that exist in the repository."""
+"""The README and docs/ link only to files, and sections of them, that exist in the repository."""
 import re
 
 from helpers import ROOT
 
 LINK = re.compile(r"\]\(([^)#\s]+)")
+SECTION_LINK = re.compile(r"\]\(([^)#\s]+\.md)#([^)\s]+)\)")
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
 def test_every_relative_link_in_the_docs_exists():
@@ -19,3 +25,15 @@ def test_readme_stays_short_and_names_both_commands():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 200
     assert 'pip install -e . && ssl-ae run' in text and 'pip install -e ".[test]" && pytest' in text
+
+
+def test_every_section_link_in_the_docs_names_a_heading_of_its_page():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    links = [(page, target, section) for page in pages
+             for target, section in SECTION_LINK.findall(page.read_text())]
+    assert links
+    broken = [f"{page.relative_to(ROOT)} -> {target}#{section}" for page, target, section in links
+              if section not in {anchor(line.lstrip("#")) for line in
+                                 (page.parent / target).read_text().splitlines()
+                                 if line.startswith("#")}]
+    assert not broken, broken
