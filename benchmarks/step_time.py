@@ -1,7 +1,10 @@
 """Where a pretraining step's time goes: one step of a config's autoencoder (forward, backward,
 no optimiser) on random images, and its decoder alone, with the weights channels-last (as
 ``AutoencoderModule`` keeps them) or in the default layout, at 32-bit and under bfloat16
-autocast. The median of ``--repeats`` timed steps after two untimed ones.
+autocast. Then the same layouts for the config's encoder under a linear head
+(``ClassifierModule``, as the sweep's from-scratch row and ``ssl-ae finetune`` train it): a
+cross-entropy step, and class probabilities of 1,024 uint8 images. The median of ``--repeats``
+timed steps after two untimed ones.
 
     python benchmarks/step_time.py --config configs/mnist/pretrain.yaml \
         [--image-shape 1 28 28] [--batch-size 256] [--repeats 15]
@@ -14,7 +17,11 @@ import time
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
+from ssl_ae.evaluation.probes import predict_proba
+from ssl_ae.modules import ClassifierModule
+from ssl_ae.nets import create_head
 from ssl_ae.pipeline import AutoencoderSpec
 
 from common import read_config
@@ -59,6 +66,28 @@ def main() -> None:
                 whole, decoder = median_ms(whole_step, args.repeats), median_ms(decoder_step, args.repeats)
             name = "channels-last" if layout == torch.channels_last else "default"
             print(f"| {name} | {'bf16 autocast' if bf16 else '32-bit'} | {whole:.0f} | {decoder:.0f} |")
+    classifier_times(module.encoder, x, args.repeats)
+
+
+def classifier_times(encoder: torch.nn.Module, x: torch.Tensor, repeats: int) -> None:
+    """Print a classifier step and a prediction pass in both weight layouts (32-bit)."""
+    classifier = ClassifierModule(encoder, create_head("linear", in_dim=encoder.code_dim,
+                                                       num_classes=10), 10, freeze_encoder=False)
+    labels = torch.randint(0, 10, (len(x),))
+    images = torch.randint(0, 256, (1024, *x.shape[1:]), dtype=torch.uint8)
+
+    def classifier_step() -> None:
+        F.cross_entropy(classifier(x), labels).backward()
+
+    print("\n| classifier weights | cross-entropy step | predict 1,024 images |")
+    print("| --- | --- | --- |")
+    for layout in (torch.channels_last, torch.contiguous_format):
+        classifier.to(memory_format=layout)
+        step = median_ms(classifier_step, repeats)
+        predict = median_ms(lambda: predict_proba(classifier.eval(), images), repeats)
+        classifier.train()
+        name = "channels-last" if layout == torch.channels_last else "default"
+        print(f"| {name} | {step:.0f} | {predict:.0f} |")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ class ClassifierModule(pl.LightningModule):
             self.encoder.requires_grad_(False).eval()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        # As in AutoencoderModule: channels-last convolutions train and predict faster on a CPU
+        # (the from-scratch row of the sweep: benchmarks/RESULTS.md, "Speed and memory").
+        self.to(memory_format=torch.channels_last)
 
     def train(self, mode: bool = True) -> "ClassifierModule":
         """Switch modes as usual, but a frozen encoder always stays in eval mode."""
