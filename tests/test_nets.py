@@ -240,8 +240,9 @@ def test_modules_keep_convolutions_channels_last_with_the_same_outputs():
     plain.load_state_dict(enc.state_dict())
     x = torch.rand(4, 3, 16, 16)
     classifier = ClassifierModule(enc, create_head("linear", in_dim=6, num_classes=3), 3).eval()
-    autoencoder = AutoencoderModule(create_encoder("conv", in_channels=3, image_size=16, code_dim=6),
-                                    create_decoder("conv", out_channels=3, image_size=16, code_dim=6))
+    shape = dict(image_size=16, code_dim=6)
+    autoencoder = AutoencoderModule(create_encoder("conv", in_channels=3, **shape),
+                                    create_decoder("conv", out_channels=3, **shape))
     for module in (classifier, autoencoder):
         convs = [p for p in module.parameters() if p.dim() == 4]
         assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
