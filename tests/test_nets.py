@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from ssl_ae.modules import AutoencoderModule, ClassifierModule
 from ssl_ae.nets import create_decoder, create_encoder, create_head, list_decoders, list_encoders
 from ssl_ae.nets.code import CODES
 from ssl_ae.nets.decoders import decoders
@@ -233,14 +234,12 @@ def test_registry_arguments_name_what_a_constructor_takes():
 
 
 def test_modules_keep_convolutions_channels_last_with_the_same_outputs():
-    from ssl_ae.modules import AutoencoderModule, ClassifierModule
     torch.manual_seed(0)
-    enc = create_encoder("conv", in_channels=3, image_size=16, code_dim=6)
-    plain = create_encoder("conv", in_channels=3, image_size=16, code_dim=6)
+    shape = dict(image_size=16, code_dim=6)
+    enc, plain = (create_encoder("conv", in_channels=3, **shape) for _ in range(2))
     plain.load_state_dict(enc.state_dict())
     x = torch.rand(4, 3, 16, 16)
     classifier = ClassifierModule(enc, create_head("linear", in_dim=6, num_classes=3), 3).eval()
-    shape = dict(image_size=16, code_dim=6)
     autoencoder = AutoencoderModule(create_encoder("conv", in_channels=3, **shape),
                                     create_decoder("conv", out_channels=3, **shape))
     for module in (classifier, autoencoder):
