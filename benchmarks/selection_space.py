@@ -28,6 +28,7 @@ from ssl_ae.data import SemiSupervisedDataModule
 from ssl_ae.evaluation import probes
 from ssl_ae.evaluation.selection import nearest_centres, select
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache
+from ssl_ae.modules.classifier import few_label_smoothing
 
 from common import mean_std, read_config
 from dev_score import held_out
@@ -64,9 +65,10 @@ def main() -> None:
     def accuracy(chosen: np.ndarray) -> dict[str, float]:
         lab, y = cache.pool[chosen], cache.targets[cache.pool[chosen]]
         spread = graph.propagate(chosen, y, num_classes, spec.propagation_alpha)
+        smoothed = cache.smoothed(few_label_smoothing(len(lab), len(cache.pool)))
         probs = {"smoothed codes + linear head": probes.head_on_features(
-                     "linear", torch.from_numpy(cache.smoothed[lab]), y,
-                     torch.from_numpy(cache.smoothed[cache.test]), num_classes, spec.head_steps,
+                     "linear", torch.from_numpy(smoothed[lab]), y,
+                     torch.from_numpy(smoothed[cache.test]), num_classes, spec.head_steps,
                      spec.head_lr),
                  "label propagation": graph.extend(spread, held_codes)}
         return {row: float((p.argmax(1) == truth).mean()) for row, p in probs.items()}

@@ -6,12 +6,12 @@ graph and the standardisation are fitted to the rest, the labeled images are dra
 Each graph image's code is averaged with its neighbours' ``t`` times (``Graph.smooth``), a
 held-out image takes the weighted mean of its nearest graph images' smoothed codes
 (``Graph.place``), and a linear head trained on the labeled images' smoothed codes scores the
-held-out ones. Rows: t = 0, 1, 2, 4, 8, the linear head on the codes themselves, label
-propagation, and t = 1 with the labeled images placed like held-out ones, as the finetuned
-``smoothed`` head places its (augmented) labeled images.
+held-out ones. Rows: t = 0, 1, 2, 4, 8 (``--steps``), the linear head on the codes themselves,
+label propagation, and t = 1 (``--placed``) with the labeled images placed like held-out ones,
+as the finetuned ``smoothed`` head places its (augmented) labeled images.
 
     python benchmarks/smoothed_features.py RUN_DIR --config configs/cifar10/pretrain.yaml \
-        --data.root DATA [--k 25] [--seeds 0 1 2] [--held-out 0.1]
+        --data.root DATA [--k 25] [--seeds 0 1 2] [--held-out 0.1] [--steps 0 1 2 4 8] [--placed 1]
 """
 from __future__ import annotations
 
@@ -26,24 +26,27 @@ from ssl_ae.evaluation.sweep import SweepSpec, build_cache, smoothed_codes
 from common import print_scores, read_config
 from dev_score import held_out, parser
 
-STEPS = [0, 1, 2, 4, 8]
-
 
 def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--held-out", type=float, default=0.1)
+    args_parser.add_argument("--steps", type=int, nargs="+", default=[0, 1, 2, 4, 8],
+                             help="smoothing step counts to compare")
+    args_parser.add_argument("--placed", type=int, nargs="*", default=[1],
+                             help="step counts also compared with the labeled images placed")
     args = args_parser.parse_args()
     spec = SweepSpec(propagation_neighbours=args.neighbours, propagation_alpha=args.alpha)
     data = SemiSupervisedDataModule(**read_config(args.config, args.data_root)["data"])
     cache, avoid = held_out(build_cache(data, args.run_dir, spec), args.held_out, spec)
     codes, graph = torch.from_numpy(cache.codes).float(), cache.graph
     features = {"codes": codes.numpy()}
-    for steps in STEPS:
+    for steps in args.steps:
         features[f"codes smoothed {steps} steps"] = smoothed_codes(
             graph, cache.codes, cache.pool, cache.test, steps)
-    smoothed = graph.smooth(graph.codes, 1)
-    features["codes smoothed 1 step, labeled images placed"] = probes.standardize(
-        graph.place(codes, smoothed).numpy(), stats_from=smoothed.numpy())[0]
+    for steps in args.placed:
+        smoothed = graph.smooth(graph.codes, steps)
+        features[f"codes smoothed {steps} steps, labeled images placed"] = probes.standardize(
+            graph.place(codes, smoothed).numpy(), stats_from=smoothed.numpy())[0]
     truth, num_classes = cache.targets[cache.test].numpy(), len(cache.classes)
     scores: dict[str, list[float]] = {}
     for seed in args.seeds:

@@ -35,7 +35,7 @@ from .evaluation.figures import save_reconstructions
 from .evaluation.report import Shown, write_report
 from .evaluation.results import Row
 from .modules import AutoencoderModule, ClassifierModule
-from .modules.classifier import PLAIN_DECAY, few_label_decay
+from .modules.classifier import PLAIN_DECAY, few_label_decay, few_label_smoothing
 from .nets import create_decoder, create_encoder, create_head
 from .nets.decoders import decoders
 from .nets.encoders import encoders
@@ -203,7 +203,9 @@ class HeadSpec:
             of the unlabeled images' frozen codes (``spectral``: their Laplacian eigenmap;
             ``smoothed``: their codes smoothed along it; see ``ssl_ae.nets.graph_heads``).
         head_kwargs: its extra arguments, e.g. ``{hidden: 256}`` for ``mlp``, ``{dims: 10,
-            neighbours: 10}`` for ``spectral``, ``{steps: 1, neighbours: 10}`` for ``smoothed``.
+            neighbours: 10}`` for ``spectral``, ``{steps: 8, neighbours: 10}`` for ``smoothed``
+            (its steps by default a quarter of the square root of the unlabeled images per
+            labeled one, between 1 and 8: :func:`~ssl_ae.modules.classifier.few_label_smoothing`).
             ``linear`` and ``mlp`` take ``standardize``: on a frozen encoder, read the code
             standardised by the statistics of (up to 10,000) unlabeled images' codes, as the
             sweep's heads do; unset, the recipe of the images' kind decides
@@ -293,10 +295,18 @@ class HeadSpec:
         else:
             codes = probes.encode(encoder, unlabeled)
             head = create_head(self.head, in_dim=encoder.code_dim, num_classes=len(classes),
-                               graph_size=len(codes), **self.head_kwargs).fit(codes)
+                               graph_size=len(codes),
+                               **self.graph_kwargs(labeled, len(codes))).fit(codes)
         return ClassifierModule(encoder, head, len(classes), freeze_encoder=self.freeze_encoder,
                                 lr=self.lr, weight_decay=self.decay(labeled, len(classes)),
                                 class_names=classes)
+
+    def graph_kwargs(self, labeled: int, unlabeled: int) -> dict[str, Any]:
+        """A graph head's arguments for ``labeled`` training images and a graph of ``unlabeled``
+        ones: ``smoothed`` gets the steps of their ratio unless ``head_kwargs`` sets them."""
+        if self.head != "smoothed" or "steps" in self.head_kwargs:
+            return self.head_kwargs
+        return {**self.head_kwargs, "steps": few_label_smoothing(labeled, unlabeled)}
 
     def decay(self, labeled: int, classes: int) -> float:
         """The weight decay for ``labeled`` training images of ``classes`` classes."""

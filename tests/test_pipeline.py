@@ -160,8 +160,10 @@ def test_a_graph_head_finetunes_from_the_cli_and_its_checkpoint_holds_what_it_fi
     module = load_classifier(tmp_path / "finetune")
     data = SemiSupervisedDataModule()
     unlabeled = data.subset("unlabeled", labels=False).images
+    steps = {"steps": module.head.spec["steps"]} if head == "smoothed" else {}
+    codes = probes.encode(module.encoder, unlabeled)
     refit = create_head(head, in_dim=module.encoder.code_dim, num_classes=10,
-                        graph_size=len(unlabeled)).fit(probes.encode(module.encoder, unlabeled))
+                        graph_size=len(unlabeled), **steps).fit(codes)
     for name in (*fitted, "feature_std"):
         assert torch.allclose(getattr(module.head, name), getattr(refit, name), atol=1e-5), name
     row = pipeline.evaluate(data, tmp_path / "finetune")[0]
@@ -198,6 +200,17 @@ def test_heads_on_the_standardised_code_are_held_back_harder_the_fewer_the_label
     assert decay(40, "linear", True) == decay(40, "mlp", True) == pytest.approx(5.0)
     assert decay(40, "spectral") == decay(40, "linear") == 1e-3  # few features; the raw code
     assert decay(40, weight_decay=0.25) == 0.25
+
+
+def test_the_smoothed_head_smooths_more_the_more_unlabeled_images_per_label_unless_told(tiny_run):
+    classes, encoder = [str(c) for c in range(10)], load_encoder(tiny_run)
+    unlabeled = torch.randint(0, 256, (2000, 1, 8, 8), dtype=torch.uint8)
+
+    def steps(labeled: int, **kwargs) -> int:
+        spec = pipeline.HeadSpec(head="smoothed", head_kwargs={"neighbours": 3, **kwargs})
+        return spec.build(encoder, classes, labeled, unlabeled).head.steps
+
+    assert (steps(2), steps(30), steps(2000), steps(2000, steps=6)) == (8, 2, 1, 6)
 
 
 @pytest.mark.parametrize("shape,frozen,expected", [((3, 32, 32), True, True),

@@ -13,6 +13,7 @@ from ssl_ae.data import SemiSupervisedDataModule, load_source
 from ssl_ae.evaluation.metrics import score
 from ssl_ae.data.splits import Split
 from ssl_ae.evaluation.sweep import SweepSpec, build_cache, methods
+from ssl_ae.modules.classifier import few_label_smoothing
 
 KS, SEEDS = (1, 3), (0, 1)
 METHODS = {"frozen encoder + linear head", "frozen encoder + MLP head",
@@ -140,6 +141,30 @@ def test_heads_on_frozen_codes_are_held_back_harder_the_fewer_the_labels(tiny_ru
         assert [method for method, _, _ in heads][-1] == "frozen encoder + MLP head"
     assert decays == pytest.approx([10.0, 1e-3, 10.0, 10.0, 5.0, 1e-3, 5.0, 5.0,
                                     1.0, 1e-3, 1.0, 1.0])  # spectral: few features, 0.001
+
+
+def test_codes_are_smoothed_more_the_more_unlabeled_images_per_label(tiny_run, monkeypatch):
+    assert [few_label_smoothing(k * 10, 50_000) for k in (1, 4, 10, 25, 100, 400)] == [
+        8, 8, 6, 4, 2, 1]  # CIFAR-10's 50,000 graph images; a quarter of the sqrt of the ratio
+    assert [few_label_smoothing(k * 5, 250) for k in (1, 5)] == [2, 1]
+    cache = build_cache(SemiSupervisedDataModule(), tiny_run)
+    assert len(cache.pool) == 1347  # digits less its test split
+    trained_on = []
+
+    def head_on_features(head, train_x, train_y, test_x, num_classes, steps, lr, weight_decay):
+        trained_on.append(train_x)
+        return np.zeros((len(test_x), num_classes))
+
+    monkeypatch.setattr(probes, "head_on_features", head_on_features)
+    for k, spec, steps in ((1, SweepSpec(), 3), (3, SweepSpec(), 2), (25, SweepSpec(), 1),
+                           (1, SweepSpec(smoothing_steps=5), 5)):
+        split = Split.make(cache.targets.numpy(), k, 0, test=cache.test)
+        smoothed_row = list(itertools.islice(methods(cache, split, spec), 3))[-1][0]
+        assert smoothed_row == "frozen encoder + smoothed codes + linear head"
+        expected = torch.from_numpy(cache.smoothed(steps)[split.labeled]).float()
+        assert torch.equal(trained_on[-1], expected), (k, steps)
+    assert sorted(cache.smoothings) == [1, 2, 3, 5]  # each step count smoothed once
+    assert not np.allclose(cache.smoothed(3), cache.smoothed(1), atol=0.05)
 
 
 def test_a_source_with_unlabeled_images_is_swept_on_its_labeled_ones(tiny_run, tmp_path):

@@ -22,7 +22,8 @@ from ..checkpoints import (held_out_record, load_autoencoder, load_encoder,
 from ..data import SemiSupervisedDataModule, Split
 from ..graph import Eigenmap, Graph
 from ..modules import ClassifierModule
-from ..modules.classifier import HEAD_DECAY, PLAIN_DECAY, few_label_decay
+from ..modules.classifier import (HEAD_DECAY, PLAIN_DECAY, few_label_decay,
+                                  few_label_smoothing)
 from ..nets import create_head
 from ..rundir import check_writable, resolve_checkpoint, saved_split
 from . import probes, report
@@ -54,7 +55,9 @@ class SweepSpec:
             one per class).
         smoothing_steps: times each code is averaged with its graph neighbours' for the
             smoothed-codes head (``Graph.smooth``; a test image takes the weighted mean of its
-            nearest graph images' smoothed codes).
+            nearest graph images' smoothed codes); by default (null) a quarter of the square
+            root of the graph images per labeled image, between 1 and 8
+            (:func:`~ssl_ae.modules.classifier.few_label_smoothing`).
         budgets: labeling budgets (images in all) at which the ``selection`` methods choose
             which images to label, from the frozen codes alone; none: no selection rows.
         selection: the methods of :mod:`ssl_ae.evaluation.selection` compared at each budget.
@@ -72,7 +75,7 @@ class SweepSpec:
     propagation_neighbours: int = 10
     propagation_alpha: float = 0.99
     spectral_dims: Optional[int] = None
-    smoothing_steps: int = 1
+    smoothing_steps: Optional[int] = None
     budgets: list[int] = field(default_factory=list)
     selection: list[str] = field(default_factory=lambda: list(METHODS))
 
@@ -112,16 +115,16 @@ class SweepSpec:
 class Cache:
     """What every (k, seed) shares: the uint8 images (in memory or read from shards), targets,
     frozen codes standardised by the unlabeled images' statistics, their neighbour graph, the spectral
-    features and the smoothed codes of every image (standardised the same way), the unlabeled images'
-    diffusion coordinates (for choosing images to label), the pixels' PCA features (fitted to
-    the unlabeled images), the test split."""
+    features of every image (standardised the same way), the unlabeled images' diffusion
+    coordinates (for choosing images to label), the pixels' PCA features (fitted to the unlabeled
+    images), the test split; and the smoothed codes of every image, made on first use for each
+    step count (:meth:`smoothed`)."""
 
     images: torch.Tensor
     targets: torch.Tensor
     codes: np.ndarray
     graph: Graph
     spectral: np.ndarray
-    smoothed: np.ndarray
     diffusion: np.ndarray
     pca: np.ndarray
     test: np.ndarray
@@ -129,6 +132,14 @@ class Cache:
     classes: list[str]
     encoder_spec: dict
     pretrained: Path
+    smoothings: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def smoothed(self, steps: int) -> np.ndarray:
+        """Every image's code smoothed ``steps`` times (:func:`smoothed_codes`)."""
+        if steps not in self.smoothings:
+            self.smoothings[steps] = smoothed_codes(self.graph, self.codes, self.pool, self.test,
+                                                    steps)
+        return self.smoothings[steps]
 
 
 def feasible_ks(targets: np.ndarray, pool: np.ndarray, ks: list[int]) -> list[int]:
@@ -222,16 +233,15 @@ def cache_codes(images: torch.Tensor, targets: np.ndarray, codes: np.ndarray, te
                 pool: np.ndarray, classes: list[str], encoder_spec: dict, pretrained: Path,
                 spec: SweepSpec) -> Cache:
     """The :class:`Cache` of codes already encoded: everything fitted to the ``pool`` images
-    (standardisation, graph, eigenmap, smoothing, PCA) and applied to the ``test`` ones."""
+    (standardisation, graph, eigenmap, PCA) and applied to the ``test`` ones."""
     codes = probes.standardize(codes, stats_from=codes[pool])[0]
     graph = Graph.build(torch.from_numpy(codes[pool]), spec.propagation_neighbours)
     eigenmap = Eigenmap.fit(graph, spec.spectral_dims or len(classes))
     spectral = in_rows(len(codes), pool, eigenmap.vectors, test,
                        eigenmap.transform(torch.from_numpy(codes[test])))
-    smoothed = smoothed_codes(graph, codes, pool, test, spec.smoothing_steps)
     pca = probes.pca_features(images, pool, spec.pca_components)
-    return Cache(images, torch.from_numpy(targets), codes, graph, spectral, smoothed,
-                 eigenmap.diffusion, pca, test, pool, classes, encoder_spec, pretrained)
+    return Cache(images, torch.from_numpy(targets), codes, graph, spectral, eigenmap.diffusion,
+                 pca, test, pool, classes, encoder_spec, pretrained)
 
 
 def smoothed_codes(graph: Graph, codes: np.ndarray, pool: np.ndarray, test: np.ndarray,
@@ -260,6 +270,7 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     num_classes = len(cache.classes)
 
     decay = few_label_decay(len(lab), num_classes, spec.head_decay)
+    smoothing = spec.smoothing_steps or few_label_smoothing(len(lab), len(pool))
 
     def head(name: str, features: np.ndarray, weight_decay: float = decay) -> np.ndarray:
         return probes.head_on_features(
@@ -270,7 +281,8 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
     yield "frozen encoder + linear head", True, head("linear", cache.codes)
     yield "frozen encoder + spectral features + linear head", True, head(
         "linear", cache.spectral, PLAIN_DECAY)
-    yield "frozen encoder + smoothed codes + linear head", True, head("linear", cache.smoothed)
+    yield "frozen encoder + smoothed codes + linear head", True, head(
+        "linear", cache.smoothed(smoothing))
     yield "frozen encoder + MLP head", True, head("mlp", cache.codes)
     yield "frozen encoder + logistic regression", True, probes.logistic_regression(
         train, y.numpy(), test_codes, num_classes)
