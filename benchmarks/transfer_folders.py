@@ -48,6 +48,7 @@ def main() -> None:
         link(args.cifar / "test" / name, args.out / "new" / "test" / name)
         if args.dev:
             rest = sorted(set(files) - set(drawn))
+            # a generator of its own, so OUT/new is the same with or without --dev
             dev = random.Random(f"{args.seed}-dev-{name}").sample(
                 rest, args.per_class + args.dev_test)
             for part, chosen in (("train", dev[:args.per_class]), ("test", dev[args.per_class:])):
