@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,8 @@ class DivergenceGuard(pl.Callback):
 
 
 class RunFacts(pl.Callback):
-    """Log the per-device and global batch size and the number of trainable parameters."""
+    """Log the per-device and global batch size, the number of trainable parameters and how
+    long each training epoch took."""
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         per_device = getattr(trainer.train_dataloader, "batch_size", None)
@@ -50,6 +52,15 @@ class RunFacts(pl.Callback):
         rank_zero_info(f"{type(pl_module).__name__}: batch size {per_device} per device x "
                        f"{processes} process(es) = {per_device * processes if per_device else '?'} "
                        f"global; {trainable:,} trainable parameters")
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        seconds = time.perf_counter() - self.epoch_start
+        batches = trainer.num_training_batches
+        rate = f", {batches / seconds:.1f} batches/s" if math.isfinite(batches) else ""
+        rank_zero_info(f"epoch {trainer.current_epoch}: {seconds:.1f} s{rate}")
 
 
 class ScheduleGuard(pl.Callback):

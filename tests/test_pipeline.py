@@ -1,5 +1,7 @@
 import csv
+import logging
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -267,6 +269,21 @@ def test_python_stages_default_to_the_cli_trainer_settings(tmp_path):
     with open(tmp_path / "pretrain" / "metrics.csv") as f:
         epochs = {int(row["epoch"]) for row in csv.DictReader(f) if row["epoch"]}
     assert max(epochs) == pipeline.PRETRAIN_TRAINER["max_epochs"] - 1
+
+
+def test_each_training_epoch_reports_its_time(tmp_path, caplog):
+    lightning = logging.getLogger("pytorch_lightning")  # its own handler, not propagated
+    caplog.set_level(logging.INFO, logger=lightning.name)
+    lightning.addHandler(caplog.handler)
+    try:
+        pipeline.pretrain(SemiSupervisedDataModule(), tmp_path / "pretrain",
+                          trainer={"max_epochs": 2, "limit_train_batches": 5,
+                                   "enable_progress_bar": False})  # 10 steps: one of warm-up
+    finally:
+        lightning.removeHandler(caplog.handler)
+    printed = caplog.text
+    for epoch in (0, 1):  # benchmarks/budgeted_pretrain.py times epochs by these lines
+        assert re.search(rf"epoch {epoch}: [0-9.]+ s, [0-9.]+ batches/s", printed), printed
 
 
 def test_a_folder_given_as_a_path_object_is_saved_as_text_and_resumes(tmp_path):

@@ -217,6 +217,9 @@ def test_each_row_is_reproduced_by_sweeping_its_k_and_seed_alone(sweep_report, t
     (["--sweep.budgets", "[10]", "--sweep.selection", "[]"],
      r"sweep.budgets .* no sweep.selection"),
     (["--sweep.budgets", "[5000]"], r"sweep.budgets 5000: only 1347 non-test images have labels"),
+    (["--sweep.scratch_steps", "0", "--sweep.full_finetune", "true"],
+     r"sweep.full_finetune needs sweep.scratch_steps above 0"),
+    (["--sweep.scratch_steps", "-1"], r"sweep settings must be positive .*scratch_steps"),
 ])
 def test_sweep_settings_that_would_mislead_are_refused_before_any_training(tiny_run, tmp_path,
                                                                            monkeypatch, options,
@@ -227,6 +230,16 @@ def test_sweep_settings_that_would_mislead_are_refused_before_any_training(tiny_
         run_cli("evaluate", "--pretrained", tiny_run, "--run-dir", tmp_path / "run",
                 "--sweep.labels_per_class", "[1]", "--sweep.seeds", "[0]", *options)
     assert not (tmp_path / "run").exists()
+
+
+def test_no_scratch_steps_leave_the_rows_that_train_an_encoder_out(tiny_run, monkeypatch):
+    cache = build_cache(SemiSupervisedDataModule(), tiny_run)
+    monkeypatch.setattr("ssl_ae.evaluation.sweep.train_encoder",
+                        lambda *a, **k: pytest.fail("an encoder trained"))
+    split = Split.make(cache.targets.numpy(), 1, 0, test=cache.test)
+    rows = [method for method, _, _ in methods(cache, split, SweepSpec(head_steps=2,
+                                                                       scratch_steps=0))]
+    assert set(rows) == METHODS - {"same encoder from scratch", "full fine-tune"}
 
 
 def test_the_confusion_matrix_shows_the_largest_k_in_any_order(tiny_run):

@@ -45,7 +45,7 @@ class SweepSpec:
             class)`` (:func:`~ssl_ae.modules.classifier.few_label_decay`), except on the
             spectral features (one per class), where it is 0.001.
         scratch_steps: steps (batches of up to 128 images) of the from-scratch encoder and of
-            full fine-tuning.
+            full fine-tuning; 0 leaves those rows out (a large encoder trains slowly on a CPU).
         full_finetune: also fine-tune the whole pretrained encoder (a separate row).
         knn_neighbours: k of the kNN probe.
         pca_components: size of the PCA baseline's features.
@@ -104,8 +104,11 @@ class SweepSpec:
                              f"got {self.head_lr} and {self.head_decay}")
         if not self.labels_per_class or not self.seeds:
             raise ValueError("sweep.labels_per_class and sweep.seeds need at least one value each")
+        if self.full_finetune and self.scratch_steps == 0:
+            raise ValueError("sweep.full_finetune needs sweep.scratch_steps above 0 (the steps "
+                             "it trains); set them, or full_finetune false")
         small = {k: v for k, v in vars(self).items() if isinstance(v, int) and not isinstance(v, bool)
-                 and v < 1 and k != "spectral_dims"}
+                 and v < (0 if k == "scratch_steps" else 1) and k != "spectral_dims"}
         if small or min(self.labels_per_class) < 1 or min(self.seeds) < 0:
             raise ValueError(f"sweep settings must be positive (seeds: not negative), got "
                              f"{small or {'labels_per_class': self.labels_per_class, 'seeds': self.seeds}}")
@@ -302,8 +305,10 @@ def methods(cache: Cache, split: Split, spec: SweepSpec):
         lab_pixels, y.numpy(), test_pixels, num_classes)
     yield "logistic regression on PCA", False, probes.logistic_regression(
         cache.pca[lab], y.numpy(), cache.pca[test], num_classes)
-    yield "same encoder from scratch", False, train_encoder(
-        untrained_encoder(cache.encoder_spec), lab_x, y, test_x, num_classes, spec.scratch_steps)
+    if spec.scratch_steps:
+        yield "same encoder from scratch", False, train_encoder(
+            untrained_encoder(cache.encoder_spec), lab_x, y, test_x, num_classes,
+            spec.scratch_steps)
     if spec.full_finetune:
         yield "full fine-tune", False, train_encoder(
             load_encoder(cache.pretrained), lab_x, y, test_x, num_classes,

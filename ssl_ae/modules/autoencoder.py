@@ -89,8 +89,9 @@ class AutoencoderModule(pl.LightningModule):
                 groups.append({"params": transferred, "lr": encoder_lr})
         optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         steps = self.trainer.estimated_stepping_batches
+        warm_up = 0.2 if steps == 10 else 0.1  # torch divides by zero at a warm-up of one step
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, [group["lr"] for group in groups], total_steps=steps, pct_start=0.1)
+            optimizer, [group["lr"] for group in groups], total_steps=steps, pct_start=warm_up)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
