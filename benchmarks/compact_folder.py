@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -35,14 +36,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.target.exists():
         parser.error(f"{args.target} exists; choose a new folder")
+    work = args.target.with_name(args.target.name + ".partial")  # renamed once complete
+    shutil.rmtree(work, ignore_errors=True)
     jobs = []
     for folder in sorted(p for p in args.source.iterdir() if p.is_dir()):
         files = sorted(p for p in folder.iterdir() if p.is_file())[:args.per_class]
-        (args.target / folder.name).mkdir(parents=True)
-        jobs += [(f, args.target / folder.name / (f.stem + ".webp"), args.quality, args.lossless)
+        (work / folder.name).mkdir(parents=True)
+        jobs += [(f, work / folder.name / (f.stem + ".webp"), args.quality, args.lossless)
                  for f in files]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(convert, jobs, chunksize=256))
+    work.rename(args.target)
     print(f"{len(jobs)} images written under {args.target}")
 
 

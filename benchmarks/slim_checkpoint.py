@@ -23,8 +23,9 @@ KEPT = ("state_dict", "hyper_parameters", "epoch", "global_step", "pytorch-light
 
 def split(checkpoint: Path, out: Path) -> None:
     from ssl_ae.modules.saved_state import CHECKPOINT_KEY
+    from ssl_ae.safe_load import read_weights_only
 
-    full = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    full = read_weights_only(checkpoint, "pass the checkpoint written by `ssl-ae pretrain`")
     slim = {key: full[key] for key in (*KEPT, CHECKPOINT_KEY) if key in full}
     slim["state_dict"] = {
         name: value if name.startswith("encoder.") or not value.is_floating_point()
