@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ssl_ae.data import SemiSupervisedDataModule
+from ssl_ae.modules.autoencoder import one_cycle
 from ssl_ae.pipeline import AutoencoderSpec, make_trainer
 
 from common import read_config
@@ -59,8 +60,7 @@ def plain_epoch(module, loader, bf16: bool) -> float:
     Lightning's bf16-mixed precision does); returns the epoch's mean training loss."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.lr,
                                   weight_decay=module.hparams.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, module.hparams.lr,
-                                                    total_steps=len(loader), pct_start=0.1)
+    scheduler = one_cycle(optimizer, module.hparams.lr, len(loader))
     module.train()
     total, seen = 0.0, 0
     for batch in loader:

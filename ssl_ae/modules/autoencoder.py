@@ -11,6 +11,15 @@ from ..objectives import Objective
 from .saved_state import CHECKPOINT_KEY, rng_state, set_rng_state
 
 
+def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float | list[float],
+              steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    """Pretraining's learning-rate schedule over ``steps``: a tenth of them warming up, but
+    never exactly one step (torch's OneCycleLR divides by zero there, at 10 steps): two."""
+    warm_up = 0.1 if 0.1 * steps != 1 else 2 / steps
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, total_steps=steps,
+                                               pct_start=warm_up)
+
+
 class AutoencoderModule(pl.LightningModule):
     """Train ``decoder(encoder(x))`` to reconstruct ``x`` under an objective.
 
@@ -88,10 +97,8 @@ class AutoencoderModule(pl.LightningModule):
             if not self.fixed_encoder:
                 groups.append({"params": transferred, "lr": encoder_lr})
         optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
-        steps = self.trainer.estimated_stepping_batches
-        warm_up = 0.2 if steps == 10 else 0.1  # torch divides by zero at a warm-up of one step
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, [group["lr"] for group in groups], total_steps=steps, pct_start=warm_up)
+        scheduler = one_cycle(optimizer, [group["lr"] for group in groups],
+                              self.trainer.estimated_stepping_batches)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
