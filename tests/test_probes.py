@@ -32,3 +32,14 @@ def test_labeled_images_of_one_class_give_that_class(probe):
     probs = getattr(probes, probe)(rng.normal(size=(2, 4)), np.array([1, 1]),
                                    rng.normal(size=(5, 4)), num_classes=3)
     assert probs.shape == (5, 3) and (probs.argmax(1) == 1).all() and np.allclose(probs.sum(1), 1)
+
+
+def test_images_are_encoded_on_this_process_gpu_where_there_is_one(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert probes.encoding_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert probes.encoding_device() == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "3")  # torchrun's fourth process on a machine of two GPUs
+    assert probes.encoding_device() == torch.device("cuda", 1)

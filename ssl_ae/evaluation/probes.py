@@ -6,6 +6,7 @@ once; the from-scratch and full fine-tune baselines train an encoder on the labe
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -25,9 +26,18 @@ from ..modules.classifier import few_label_decay
 from ..nets import create_head
 
 
+def encoding_device() -> torch.device:
+    """This process's GPU where there is one (``LOCAL_RANK`` under ``torchrun``), else the CPU:
+    encoding tens of thousands of images is most of a sweep's time on a CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+
+
 @torch.no_grad()
 def encode(encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Codes of uint8 images (N, C, H, W) under a frozen encoder in eval mode.
+    """Codes of uint8 images (N, C, H, W) under a frozen encoder in eval mode, computed on
+    :func:`encoding_device` and returned on the CPU.
 
     In a multi-process run (``torch.distributed`` initialised, e.g. under ``torchrun``) each
     process encodes every world-size-th batch and every process gets all the codes, gathered:
@@ -36,10 +46,16 @@ def encode(encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> 
     starts = range(0, len(images), batch_size)
     shared = dist.is_available() and dist.is_initialized()
     world, rank = (dist.get_world_size(), dist.get_rank()) if shared else (1, 0)
-    mine = [encoder(images[i:i + batch_size].float() / 255) for i in starts[rank::world]]
+    home, device = next(encoder.parameters(), torch.empty(0)).device, encoding_device()
+    encoder.to(device)
+    try:
+        mine = [encoder(images[i:i + batch_size].to(device).float() / 255).float().cpu()
+                for i in starts[rank::world]]
+    finally:
+        encoder.to(home)
     if world == 1:
         return torch.cat(mine)
-    dim = encoder(images[:1].float() / 255).shape[1]
+    dim = mine[0].shape[1] if mine else encoder(images[:1].float() / 255).shape[1]
     block = torch.zeros(-(-len(starts) // world), batch_size, dim)
     for j, codes in enumerate(mine):
         block[j, :len(codes)] = codes
@@ -130,9 +146,10 @@ class TensorBatches(TensorDataset):
 
 
 def train_classifier(module: ClassifierModule, train_x: torch.Tensor, train_y: torch.Tensor,
-                     steps: int, batch_size: int = 128) -> ClassifierModule:
+                     steps: int, batch_size: int = 128, accelerator: str = "auto"
+                     ) -> ClassifierModule:
     """Fit ``module`` on in-memory inputs for a fixed number of steps (no model selection),
-    drawn in one epoch to skip Lightning's per-epoch overhead."""
+    drawn in one epoch to skip Lightning's per-epoch overhead, on ``accelerator``."""
     batch_size = min(batch_size, len(train_x))
     data = TensorBatches(train_x, train_y)
     draws = RandomSampler(data, replacement=True, num_samples=steps * batch_size)
@@ -140,7 +157,7 @@ def train_classifier(module: ClassifierModule, train_x: torch.Tensor, train_y: t
     with quiet_lightning():
         pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
                    enable_progress_bar=False, enable_model_summary=False, devices=1,
-                   ).fit(module, DataLoader(data, batch_size=None, sampler=batches))
+                   accelerator=accelerator).fit(module, DataLoader(data, batch_size=None, sampler=batches))
     return module.eval()
 
 
@@ -164,14 +181,15 @@ def head_on_features(head: str, train_x: torch.Tensor, train_y: torch.Tensor,
     ``batch_size`` says otherwise): the same optimiser and schedule (AdamW) as finetuning
     through the frozen encoder, without re-encoding. ``weight_decay`` defaults to
     :func:`~ssl_ae.modules.classifier.few_label_decay` of the labeled images, as for
-    finetuning's ``smoothed`` head: like its input, the features here are standardised."""
+    finetuning's ``smoothed`` head: like its input, the features here are standardised. It
+    trains on the CPU, where every figure of the sweep was measured (a head on codes is small)."""
     if weight_decay is None:
         weight_decay = few_label_decay(len(train_y), num_classes)
     module = ClassifierModule(nn.Identity(), create_head(head, in_dim=train_x.shape[1],
                                                         num_classes=num_classes, **head_kwargs),
                               num_classes, lr=lr, weight_decay=weight_decay)
     return predict_proba(train_classifier(module, train_x, train_y, steps,
-                                          batch_size or len(train_x)), test_x)
+                                          batch_size or len(train_x), "cpu"), test_x)
 
 
 def images_to_float(images: torch.Tensor) -> torch.Tensor:
