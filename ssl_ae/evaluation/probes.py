@@ -157,7 +157,8 @@ def train_classifier(module: ClassifierModule, train_x: torch.Tensor, train_y: t
     with quiet_lightning():
         pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
                    enable_progress_bar=False, enable_model_summary=False, devices=1,
-                   accelerator=accelerator).fit(module, DataLoader(data, batch_size=None, sampler=batches))
+                   accelerator=accelerator,
+                   ).fit(module, DataLoader(data, batch_size=None, sampler=batches))
     return module.eval()
 
 
