@@ -24,6 +24,7 @@ from ssl_ae.evaluation import probes
 from ssl_ae.data.folders import load_folder
 from ssl_ae.data.sources import load_source
 from ssl_ae.data.splits import labeled_subset
+from ssl_ae.modules.autoencoder import one_cycle
 from ssl_ae.pipeline import AutoencoderSpec
 from ssl_ae.graph import Graph
 from ssl_ae.evaluation.sweep import SweepSpec
@@ -52,8 +53,7 @@ def pretrain(images: torch.Tensor, spec: AutoencoderSpec, epochs: int, batch_siz
     module = spec.build(tuple(images.shape[1:])).train()
     optimizer = torch.optim.AdamW(module.parameters(), spec.lr, weight_decay=spec.weight_decay)
     batches = len(images) // batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, spec.lr, total_steps=epochs * batches,
-                                                   pct_start=0.1)
+    schedule = one_cycle(optimizer, spec.lr, epochs * batches)
     for _ in range(epochs):
         order = torch.randperm(len(images))
         for i in range(batches):

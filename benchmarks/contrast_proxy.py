@@ -27,6 +27,7 @@ from torch import nn
 
 from ssl_ae.evaluation import probes
 from ssl_ae.modules import AutoencoderModule
+from ssl_ae.modules.autoencoder import one_cycle
 from ssl_ae.data.sources import load_source
 from ssl_ae.nets import create_decoder, create_encoder
 from ssl_ae.objectives import Denoising
@@ -107,8 +108,7 @@ def pretrain(images: torch.Tensor, args: argparse.Namespace) -> nn.Module:
     lr = module.hparams.lr
     optimizer = torch.optim.AdamW(module.parameters(), lr, weight_decay=module.hparams.weight_decay)
     batches = len(images) // args.batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=args.epochs * batches,
-                                                   pct_start=0.1)
+    schedule = one_cycle(optimizer, lr, args.epochs * batches)
     for _ in range(args.epochs):
         order = torch.randperm(len(images))
         for i in range(batches):
